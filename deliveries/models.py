@@ -1,0 +1,239 @@
+"""Outbound messages (the sending queue), raw webhook events and inbound messages."""
+
+from django.db import models
+from django.db.models import Q
+
+from contacts.models import Contact
+from templates_app.models import MessageTemplate
+from wacampaigns.models import BusinessAccount, Campaign, MetaApp, PhoneNumber
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending (claimed by a worker)"
+    AMBIGUOUS = "ambiguous", "Attempted, result unknown"
+    ACCEPTED = "accepted", "Accepted by Meta"
+    HELD = "held", "Held by Meta (template pacing)"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# design.md decision 7: statuses only move forward. Equal ranks do not replace each other.
+DELIVERY_STATUS_RANK = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.AMBIGUOUS: 2,
+    DeliveryStatus.ACCEPTED: 2,
+    DeliveryStatus.HELD: 2,
+    DeliveryStatus.SENT: 3,
+    DeliveryStatus.DELIVERED: 4,
+    DeliveryStatus.READ: 5,
+}
+TERMINAL_DELIVERY_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED)
+
+
+class SkipReason(models.TextChoices):
+    NO_OPT_IN = "no_opt_in", "No marketing opt-in"
+    OPTED_OUT = "opted_out", "Opted out"
+    UNDELIVERABLE = "undeliverable", "Flagged undeliverable"
+    NO_PHONE = "no_phone", "No phone number"
+    MISSING_VARIABLE = "missing_variable", "A required variable has no value"
+    NO_APPROVED_TEMPLATE = "no_approved_template", "No approved template version"
+    US_MARKETING = "us_marketing", "+1 number: Meta does not deliver marketing templates"
+    FREQUENCY_CAP = "frequency_cap", "Frequency cap reached"
+    SUPPRESSED = "suppressed", "Number on the erasure suppression list"
+
+
+class ErrorClass(models.TextChoices):
+    """How the Cloud API boundary classified a failure (design.md decision 6)."""
+
+    RETRYABLE = "retryable", "Retryable"
+    RECIPIENT = "recipient", "Permanent for this recipient"
+    TEMPLATE = "template", "Stops the template"
+    ACCOUNT = "account", "Stops the business account"
+
+
+class DeliveryPriority(models.IntegerChoices):
+    """Lower is claimed first: an order confirmation must not wait behind a campaign."""
+
+    TRANSACTIONAL = 0, "Transactional (API)"
+    CAMPAIGN = 10, "Campaign"
+
+
+class Delivery(models.Model):
+    """One outbound message, and the queue row a sender claims (design.md decisions 1–3)."""
+
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    # Null once the contact is erased (GDPR); the row stays so campaign counts stay right.
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    sender = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="deliveries")
+    priority = models.PositiveSmallIntegerField(choices=DeliveryPriority.choices, default=DeliveryPriority.CAMPAIGN)
+    template = models.ForeignKey(
+        MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries",
+        help_text="The template version resolved at send time.",
+    )
+    template_name = models.CharField(max_length=512, blank=True)
+    language = models.CharField(max_length=15, blank=True)
+    recipient = models.CharField(max_length=128, blank=True, help_text="The address sent to (`to`).")
+    parameters = models.JSONField(null=True, blank=True, help_text="The `components` exactly as sent.")
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    wamid = models.CharField("WhatsApp message id", max_length=128, null=True, blank=True, unique=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    not_before = models.DateTimeField(help_text="Not claimed before this time (retries, quiet hours).")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    attempted_at = models.DateTimeField(null=True, blank=True, help_text="Set before the HTTP call.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was skipped or cancelled.")
+    replied_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_subcode = models.IntegerField(null=True, blank=True)
+    error_class = models.CharField(max_length=12, choices=ErrorClass.choices, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_details = models.TextField(blank=True)
+    skip_reason = models.CharField(max_length=24, choices=SkipReason.choices, blank=True)
+    skip_details = models.CharField(max_length=255, blank=True)
+    pricing_category = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "contact"], condition=Q(campaign__isnull=False), name="delivery_once_per_campaign"
+            ),
+            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
+            models.CheckConstraint(
+                condition=Q(priority__in=DeliveryPriority.values), name="delivery_priority_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(skip_reason="") | Q(skip_reason__in=SkipReason.values), name="delivery_skip_reason_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=DeliveryStatus.SKIPPED, skip_reason__in=SkipReason.values)
+                | (~Q(status=DeliveryStatus.SKIPPED) & Q(skip_reason="")),
+                name="delivery_skipped_iff_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(error_class="") | Q(error_class__in=ErrorClass.values), name="delivery_error_class_valid"
+            ),
+            # A row Meta accepted or reported on carries its wamid (an ambiguous one may not).
+            models.CheckConstraint(
+                condition=~Q(status__in=[DeliveryStatus.ACCEPTED, DeliveryStatus.HELD]) | Q(wamid__isnull=False),
+                name="delivery_accepted_has_wamid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=DeliveryStatus.SENDING) | Q(claim_token__isnull=False, claimed_at__isnull=False),
+                name="delivery_sending_is_claimed",
+            ),
+        ]
+        indexes = [
+            # The claim query: due queued rows of one sender, transactional first, oldest first.
+            models.Index(
+                fields=["sender", "priority", "not_before", "id"],
+                condition=Q(status="queued"),
+                name="delivery_claim_idx",
+            ),
+            models.Index(fields=["campaign", "status"], name="delivery_campaign_status_idx"),
+            models.Index(fields=["status", "claimed_at"], condition=Q(status="sending"), name="delivery_stale_claim_idx"),
+            models.Index(fields=["attempted_at"], condition=Q(status="ambiguous"), name="delivery_ambiguous_idx"),
+            # Frequency cap and reply crediting look at a contact's recent deliveries.
+            models.Index(fields=["contact", "created_at"], name="delivery_contact_recent_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.template_name or 'message'} → {self.recipient or self.contact_id} ({self.status})"
+
+
+class WebhookProcessingState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed (will be retried)"
+    UNROUTED = "unrouted", "Unrouted (unknown account)"
+    REJECTED = "rejected", "Rejected (not valid JSON)"
+
+
+class WebhookEvent(models.Model):
+    """One POST from Meta, stored raw before it is processed (design.md decision 8)."""
+
+    raw_body = models.TextField()
+    signature_valid = models.BooleanField()
+    meta_app = models.ForeignKey(MetaApp, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    business_account = models.ForeignKey(
+        BusinessAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events",
+        help_text="The account it was routed to; empty while unrouted.",
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=12, choices=WebhookProcessingState.choices, default=WebhookProcessingState.PENDING)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    processing_error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=WebhookProcessingState.values), name="webhook_event_state_valid"),
+            models.CheckConstraint(
+                condition=~Q(state=WebhookProcessingState.PROCESSED) | Q(processed_at__isnull=False),
+                name="webhook_event_processed_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "id"], condition=Q(state__in=["pending", "failed"]), name="webhook_event_retry_idx"),
+            models.Index(fields=["received_at"], name="webhook_event_received_idx"),
+        ]
+
+    def __str__(self):
+        return f"webhook {self.pk} ({self.state})"
+
+
+class InboundMessage(models.Model):
+    """A message a user sent to one of our numbers."""
+
+    wamid = models.CharField("WhatsApp message id", max_length=128, unique=True)
+    business_account = models.ForeignKey(
+        BusinessAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
+    )
+    phone_number = models.ForeignKey(
+        PhoneNumber, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
+    )
+    from_phone = models.CharField(max_length=32, blank=True, help_text="`from` / wa_id; absent for some usernames.")
+    from_user_id = models.CharField(max_length=128, blank=True, help_text="Business-scoped user id.")
+    profile_name = models.CharField(max_length=200, blank=True)
+    message_type = models.CharField(max_length=32)
+    text = models.TextField(blank=True, help_text="Text, button title or payload, as readable text.")
+    payload = models.JSONField(default=dict, help_text="The message object as Meta sent it.")
+    context_wamid = models.CharField(max_length=128, blank=True, help_text="The business message it answers.")
+    in_reply_to = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    sent_at = models.DateTimeField(help_text="Meta's timestamp.")
+    received_at = models.DateTimeField(auto_now_add=True)
+    webhook_event = models.ForeignKey(
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
+    )
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        indexes = [
+            models.Index(fields=["contact", "sent_at"], name="inbound_contact_recent_idx"),
+            models.Index(fields=["phone_number", "from_phone", "sent_at"], name="inbound_window_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.message_type} from {self.from_phone or self.from_user_id}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CampaignsConfig(AppConfig):
+    name = "wacampaigns"
+    verbose_name = "Campaigns and WhatsApp accounts"

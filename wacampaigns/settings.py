@@ -1,0 +1,206 @@
+"""Project settings, read only from the environment (and an optional `.env` file) via django-environ.
+
+Every variable is listed with a comment in `.env.example` and in README.md's configuration table.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A `.env` file is a convenience for development (`make demo` writes one); real deployments set variables.
+if (BASE_DIR / ".env").is_file() and not env.bool("WACAMPAIGNS_IGNORE_DOTENV", default=False):
+    env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# Development mode gets throwaway secrets; production mode refuses to start without real ones.
+_DEVELOPMENT_ONLY_SECRET = "insecure-development-only-secret-key-change-me-0123456789"
+if DEBUG:
+    SECRET_KEY = env("SECRET_KEY", default=_DEVELOPMENT_ONLY_SECRET)
+else:
+    SECRET_KEY = env("SECRET_KEY")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# The public https:// address of this installation; links sent to recipients (opt-out pages, tracked
+# redirects) are built on it, and it is the webhook callback URL's base.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_q",
+    "import_export",
+    "contacts",
+    "wacampaigns",
+    "templates_app",
+    "deliveries",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "wacampaigns.urls"
+WSGI_APPLICATION = "wacampaigns.wsgi.application"
+ASGI_APPLICATION = "wacampaigns.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, workers and the webhook all write: WAL lets readers run beside the one writer, IMMEDIATE takes
+    # the write lock at BEGIN (no deadlocking lock upgrades), and the busy timeout waits instead of
+    # raising "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache and background workers ----------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # The database cache is shared by every web and worker process (rate limits must be).
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "wacampaigns_cache"}
+    }
+
+# design.md §7: django-q2's defaults re-run failed or slow tasks, which for a sender means duplicate
+# messages. Retries are per recipient in our own rows; a task runs once. `timeout` stays below `retry`
+# so that a running task is never handed to a second worker.
+Q_TASK_TIMEOUT_SECONDS = env.int("Q_TASK_TIMEOUT_SECONDS", default=300)
+Q_CLUSTER = {
+    "name": "wacampaigns",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": Q_TASK_TIMEOUT_SECONDS,
+    "retry": Q_TASK_TIMEOUT_SECONDS * 2,
+    "ack_failures": True,
+    "max_attempts": 1,
+    "save_limit": -1,
+    "catch_up": False,
+    "queue_limit": 50,
+    "label": "Background tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = env.float("Q_ORM_POLL_SECONDS", default=0.2)
+
+# --- Secrets stored in the database ---------------------------------------------------------------
+# Access tokens, app secrets and verify tokens are encrypted at rest with Fernet. The first key
+# encrypts; every key decrypts, so a key can be rotated by putting the new one first.
+if DEBUG:
+    SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEYS", default=[])
+else:
+    SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEYS")
+# Key of the HMAC that turns erased phone numbers into suppression-list entries; never rotate it
+# (entries made with an old key no longer match).
+if DEBUG:
+    ERASURE_HASH_KEY = env.str("ERASURE_HASH_KEY", default=SECRET_KEY)
+else:
+    ERASURE_HASH_KEY = env.str("ERASURE_HASH_KEY")
+
+# --- Cloud API ------------------------------------------------------------------------------------
+GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
+GRAPH_API_CONNECT_TIMEOUT_SECONDS = env.float("GRAPH_API_CONNECT_TIMEOUT_SECONDS", default=5.0)
+GRAPH_API_READ_TIMEOUT_SECONDS = env.float("GRAPH_API_READ_TIMEOUT_SECONDS", default=30.0)
+
+# --- Auth, i18n, static files ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"
+
+# --- Security (production) ------------------------------------------------------------------------
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (README.md, production).
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 60 * 60 * 24 * 30)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- E-mail (administrators are told when an account or template stops sending) -------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="wacampaigns@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ADMINS = [(address, address) for address in env.list("ADMINS", default=[])]
+
+# --- Logging --------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django_q": {"level": env.str("Q_LOG_LEVEL", default="WARNING"), "propagate": True}},
+}

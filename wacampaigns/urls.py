@@ -1,0 +1,13 @@
+"""Root URL configuration."""
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "wacampaigns"
+admin.site.site_title = "wacampaigns"
+admin.site.index_title = "WhatsApp campaigns"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/", admin.site.urls),
+]
