@@ -1,6 +1,6 @@
 """Root URL configuration."""
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 admin.site.site_header = "wacampaigns"
@@ -10,4 +10,5 @@ admin.site.index_title = "WhatsApp campaigns"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("", include("contacts.urls")),
 ]
