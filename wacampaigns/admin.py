@@ -1,6 +1,7 @@
 """Admin for Meta apps, business accounts, sender numbers and campaigns."""
 
 from django.contrib import admin
+from django.db import models
 
 from wacampaigns.admin_base import WriteOnlySecretsForm
 from wacampaigns.models import BusinessAccount, Campaign, MetaApp, PhoneNumber
@@ -49,6 +50,7 @@ class PhoneNumberInline(admin.TabularInline):
 @admin.register(BusinessAccount)
 class BusinessAccountAdmin(admin.ModelAdmin):
     form = BusinessAccountForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [PhoneNumberInline]
     list_display = ["name", "waba_id", "meta_app", "messaging_limit_tier", "sending_state", "graph_api_base_url"]
     list_filter = ["sending_state", "messaging_limit_tier", "meta_app"]
