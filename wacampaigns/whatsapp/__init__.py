@@ -1,0 +1,1 @@
+"""The Cloud API boundary: client, typed errors, payload builders, webhook signatures and event parsing."""
