@@ -8,8 +8,18 @@ from wacampaigns.admin_base import SystemWrittenAdmin
 
 @admin.register(Delivery)
 class DeliveryAdmin(SystemWrittenAdmin):
-    list_display = ["id", "campaign", "contact", "recipient", "template_name", "language", "status", "error_code",
-                    "attempts", "created_at"]
+    list_display = [
+        "id",
+        "campaign",
+        "contact",
+        "recipient",
+        "template_name",
+        "language",
+        "status",
+        "error_code",
+        "attempts",
+        "created_at",
+    ]
     list_filter = ["status", "priority", "skip_reason", "error_class", "campaign"]
     list_select_related = ["campaign", "contact"]
     search_fields = ["=wamid", "=recipient", "=contact__phone"]

@@ -65,17 +65,19 @@ class DeliveryPriority(models.IntegerChoices):
 
 
 class Delivery(models.Model):
-    """One outbound message, and the queue row a sender claims (design.md decisions 1–3)."""
+    """One outbound message, and the queue row a sender claims (design.md decisions 1 to 3)."""
 
-    campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
-    )
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries")
     # Null once the contact is erased (GDPR); the row stays so campaign counts stay right.
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
     sender = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="deliveries")
     priority = models.PositiveSmallIntegerField(choices=DeliveryPriority.choices, default=DeliveryPriority.CAMPAIGN)
     template = models.ForeignKey(
-        MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries",
+        MessageTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
         help_text="The template version resolved at send time.",
     )
     template_name = models.CharField(max_length=512, blank=True)
@@ -115,9 +117,7 @@ class Delivery(models.Model):
                 fields=["campaign", "contact"], condition=Q(campaign__isnull=False), name="delivery_once_per_campaign"
             ),
             models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
-            models.CheckConstraint(
-                condition=Q(priority__in=DeliveryPriority.values), name="delivery_priority_valid"
-            ),
+            models.CheckConstraint(condition=Q(priority__in=DeliveryPriority.values), name="delivery_priority_valid"),
             models.CheckConstraint(
                 condition=Q(skip_reason="") | Q(skip_reason__in=SkipReason.values), name="delivery_skip_reason_valid"
             ),
@@ -147,7 +147,9 @@ class Delivery(models.Model):
                 name="delivery_claim_idx",
             ),
             models.Index(fields=["campaign", "status"], name="delivery_campaign_status_idx"),
-            models.Index(fields=["status", "claimed_at"], condition=Q(status="sending"), name="delivery_stale_claim_idx"),
+            models.Index(
+                fields=["status", "claimed_at"], condition=Q(status="sending"), name="delivery_stale_claim_idx"
+            ),
             models.Index(fields=["attempted_at"], condition=Q(status="ambiguous"), name="delivery_ambiguous_idx"),
             # Frequency cap and reply crediting look at a contact's recent deliveries.
             models.Index(fields=["contact", "created_at"], name="delivery_contact_recent_idx"),
@@ -172,11 +174,17 @@ class WebhookEvent(models.Model):
     signature_valid = models.BooleanField()
     meta_app = models.ForeignKey(MetaApp, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     business_account = models.ForeignKey(
-        BusinessAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events",
+        BusinessAccount,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhook_events",
         help_text="The account it was routed to; empty while unrouted.",
     )
     received_at = models.DateTimeField(auto_now_add=True)
-    state = models.CharField(max_length=12, choices=WebhookProcessingState.choices, default=WebhookProcessingState.PENDING)
+    state = models.CharField(
+        max_length=12, choices=WebhookProcessingState.choices, default=WebhookProcessingState.PENDING
+    )
     processed_at = models.DateTimeField(null=True, blank=True)
     processing_error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -184,14 +192,18 @@ class WebhookEvent(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(state__in=WebhookProcessingState.values), name="webhook_event_state_valid"),
+            models.CheckConstraint(
+                condition=Q(state__in=WebhookProcessingState.values), name="webhook_event_state_valid"
+            ),
             models.CheckConstraint(
                 condition=~Q(state=WebhookProcessingState.PROCESSED) | Q(processed_at__isnull=False),
                 name="webhook_event_processed_has_time",
             ),
         ]
         indexes = [
-            models.Index(fields=["state", "id"], condition=Q(state__in=["pending", "failed"]), name="webhook_event_retry_idx"),
+            models.Index(
+                fields=["state", "id"], condition=Q(state__in=["pending", "failed"]), name="webhook_event_retry_idx"
+            ),
             models.Index(fields=["received_at"], name="webhook_event_received_idx"),
         ]
 
@@ -219,9 +231,7 @@ class InboundMessage(models.Model):
     text = models.TextField(blank=True, help_text="Text, button title or payload, as readable text.")
     payload = models.JSONField(default=dict, help_text="The message object as Meta sent it.")
     context_wamid = models.CharField(max_length=128, blank=True, help_text="The business message it answers.")
-    in_reply_to = models.ForeignKey(
-        Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
-    )
+    in_reply_to = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
     sent_at = models.DateTimeField(help_text="Meta's timestamp.")
     received_at = models.DateTimeField(auto_now_add=True)
     webhook_event = models.ForeignKey(

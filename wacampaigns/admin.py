@@ -23,11 +23,18 @@ class MetaAppAdmin(admin.ModelAdmin):
     ordering = ["name"]
 
 
+def _https_by_default(db_field, **kwargs):
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
 class BusinessAccountForm(WriteOnlySecretsForm):
     secret_fields = ("access_token",)
 
     class Meta:
         model = BusinessAccount
+        formfield_callback = _https_by_default
         fields = [
             "meta_app",
             "name",
@@ -44,7 +51,14 @@ class BusinessAccountForm(WriteOnlySecretsForm):
 class PhoneNumberInline(admin.TabularInline):
     model = PhoneNumber
     extra = 0
-    fields = ["phone_number_id", "display_phone_number", "verified_name", "throughput_limit", "quality_rating", "status"]
+    fields = [
+        "phone_number_id",
+        "display_phone_number",
+        "verified_name",
+        "throughput_limit",
+        "quality_rating",
+        "status",
+    ]
 
 
 @admin.register(BusinessAccount)
@@ -85,7 +99,15 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ["name", "template_name"]
     ordering = ["-created_at"]
     autocomplete_fields = ["include_tags", "exclude_tags"]
-    readonly_fields = ["status", "pause_reason", "created_by", "created_at", "launched_by", "launched_at", "completed_at"]
+    readonly_fields = [
+        "status",
+        "pause_reason",
+        "created_by",
+        "created_at",
+        "launched_by",
+        "launched_at",
+        "completed_at",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "sender", "template_name", "fallback_language"]}),
         ("Audience", {"fields": ["include_tags", "exclude_tags", "attribute_filters"]}),
@@ -93,7 +115,17 @@ class CampaignAdmin(admin.ModelAdmin):
         ("Schedule and sending", {"fields": ["scheduled_at", "concurrency"]}),
         (
             "Status",
-            {"fields": ["status", "pause_reason", "created_by", "created_at", "launched_by", "launched_at", "completed_at"]},
+            {
+                "fields": [
+                    "status",
+                    "pause_reason",
+                    "created_by",
+                    "created_at",
+                    "launched_by",
+                    "launched_at",
+                    "completed_at",
+                ]
+            },
         ),
     ]
 

@@ -17,11 +17,9 @@ if (BASE_DIR / ".env").is_file() and not env.bool("WACAMPAIGNS_IGNORE_DOTENV", d
 DEBUG = env.bool("DEBUG", default=False)
 
 # Development mode gets throwaway secrets; production mode refuses to start without real ones.
-_DEVELOPMENT_ONLY_SECRET = "insecure-development-only-secret-key-change-me-0123456789"
-if DEBUG:
-    SECRET_KEY = env("SECRET_KEY", default=_DEVELOPMENT_ONLY_SECRET)
-else:
-    SECRET_KEY = env("SECRET_KEY")
+_DEVELOPMENT_ONLY_SECRET = "insecure-development-only-secret-key-change-me-0123456789"  # noqa: S105
+_REQUIRED = environ.Env.NOTSET
+SECRET_KEY = env.str("SECRET_KEY", default=_DEVELOPMENT_ONLY_SECRET if DEBUG else _REQUIRED)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -100,9 +98,7 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     # The database cache is shared by every web and worker process (rate limits must be).
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "wacampaigns_cache"}
-    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "wacampaigns_cache"}}
 
 # design.md §7: django-q2's defaults re-run failed or slow tasks, which for a sender means duplicate
 # messages. Retries are per recipient in our own rows; a task runs once. `timeout` stays below `retry`
@@ -129,22 +125,22 @@ else:
 # --- Secrets stored in the database ---------------------------------------------------------------
 # Access tokens, app secrets and verify tokens are encrypted at rest with Fernet. The first key
 # encrypts; every key decrypts, so a key can be rotated by putting the new one first.
-if DEBUG:
-    SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEYS", default=[])
-else:
-    SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEYS")
+SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEYS", default=[] if DEBUG else _REQUIRED)
 # Key of the HMAC that turns erased phone numbers into suppression-list entries; never rotate it
 # (entries made with an old key no longer match).
-if DEBUG:
-    ERASURE_HASH_KEY = env.str("ERASURE_HASH_KEY", default=SECRET_KEY)
-else:
-    ERASURE_HASH_KEY = env.str("ERASURE_HASH_KEY")
+ERASURE_HASH_KEY = env.str("ERASURE_HASH_KEY", default=SECRET_KEY if DEBUG else _REQUIRED)
 
 # --- Cloud API ------------------------------------------------------------------------------------
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
 GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
 GRAPH_API_CONNECT_TIMEOUT_SECONDS = env.float("GRAPH_API_CONNECT_TIMEOUT_SECONDS", default=5.0)
 GRAPH_API_READ_TIMEOUT_SECONDS = env.float("GRAPH_API_READ_TIMEOUT_SECONDS", default=30.0)
+
+# --- `make demo` ---------------------------------------------------------------------------------
+DEMO_HOST = env.str("DEMO_HOST", default="127.0.0.1")
+DEMO_WEB_PORT = env.int("DEMO_WEB_PORT", default=8000)
+DEMO_SIMULATOR_PORT = env.int("DEMO_SIMULATOR_PORT", default=8010)
+DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
 
 # --- Auth, i18n, static files ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -162,16 +158,20 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production serves hashed, compressed files collected by `collectstatic`; development and tests serve
+# straight from the apps' static folders (no collectstatic step).
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
 

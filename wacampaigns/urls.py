@@ -1,4 +1,5 @@
 """Root URL configuration."""
+
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView

@@ -8,10 +8,17 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 PRODUCT_APPS = ("contacts", "templates_app", "wacampaigns", "deliveries")
-MARKETER_MANAGES = {("contacts", "contact"), ("contacts", "tag"), ("templates_app", "messagetemplate"),
-                    ("wacampaigns", "campaign")}
-MARKETER_EXTRA = {("contacts", "add_consentevent"), ("wacampaigns", "launch_campaign"),
-                  ("wacampaigns", "view_dashboard")}
+MARKETER_MANAGES = {
+    ("contacts", "contact"),
+    ("contacts", "tag"),
+    ("templates_app", "messagetemplate"),
+    ("wacampaigns", "campaign"),
+}
+MARKETER_EXTRA = {
+    ("contacts", "add_consentevent"),
+    ("wacampaigns", "launch_campaign"),
+    ("wacampaigns", "view_dashboard"),
+}
 VIEWER_EXTRA = {("wacampaigns", "view_dashboard")}
 ADMINISTRATOR_APPS = (*PRODUCT_APPS, "auth", "django_q")
 

@@ -59,7 +59,8 @@ class BusinessAccount(models.Model):
     waba_id = models.CharField("WABA id", max_length=32, unique=True)
     access_token = EncryptedTextField(help_text="A system user token with whatsapp_business_messaging and _management.")
     graph_api_base_url = models.URLField(
-        "Graph API base URL", default="https://graph.facebook.com",
+        "Graph API base URL",
+        default="https://graph.facebook.com",
         help_text="https://graph.facebook.com, or the simulator's address.",
     )
     graph_api_version = models.CharField("Graph API version", max_length=10, default="v23.0")
@@ -128,7 +129,8 @@ class PhoneNumber(models.Model):
     display_phone_number = models.CharField(max_length=32)
     verified_name = models.CharField(max_length=200, blank=True)
     throughput_limit = models.PositiveIntegerField(
-        "throughput limit (messages/s)", default=DEFAULT_THROUGHPUT_PER_SECOND,
+        "throughput limit (messages/s)",
+        default=DEFAULT_THROUGHPUT_PER_SECOND,
         help_text="Meta's limit for this number: 80 by default, 1,000 after an upgrade, 20 for coexistence.",
     )
     quality_rating = models.CharField(max_length=8, choices=QualityRating.choices, default=QualityRating.UNKNOWN)
@@ -139,28 +141,17 @@ class PhoneNumber(models.Model):
     class Meta:
         ordering = ["display_phone_number"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(phone_number_id__regex=r"^[0-9]+$"), name="phone_number_id_numeric"
-            ),
+            models.CheckConstraint(condition=Q(phone_number_id__regex=r"^[0-9]+$"), name="phone_number_id_numeric"),
             models.CheckConstraint(
                 condition=Q(throughput_limit__gte=1, throughput_limit__lte=10_000), name="phone_number_throughput_range"
             ),
-            models.CheckConstraint(condition=Q(quality_rating__in=QualityRating.values), name="phone_number_quality_valid"),
+            models.CheckConstraint(
+                condition=Q(quality_rating__in=QualityRating.values), name="phone_number_quality_valid"
+            ),
             models.CheckConstraint(condition=Q(status__in=PhoneNumberStatus.values), name="phone_number_status_valid"),
         ]
 
     def __str__(self):
-        return f"{self.display_phone_number} ({self.verified_name})" if self.verified_name else self.display_phone_number
-
-
-__all__ = [
-    "BusinessAccount",
-    "DEFAULT_THROUGHPUT_PER_SECOND",
-    "MESSAGING_LIMIT_BY_TIER",
-    "MessagingLimitTier",
-    "MetaApp",
-    "PhoneNumber",
-    "PhoneNumberStatus",
-    "QualityRating",
-    "SendingState",
-]
+        return (
+            f"{self.display_phone_number} ({self.verified_name})" if self.verified_name else self.display_phone_number
+        )

@@ -39,17 +39,22 @@ class Campaign(models.Model):
     sender = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="campaigns")
     template_name = models.CharField(max_length=512, help_text="The template's name at Meta.")
     fallback_language = models.CharField(
-        max_length=15, default="en_US",
+        max_length=15,
+        default="en_US",
         help_text="Sent to contacts whose own language has no approved version of the template.",
     )
     include_tags = models.ManyToManyField(Tag, blank=True, related_name="+", help_text="Contacts with all these tags.")
-    exclude_tags = models.ManyToManyField(Tag, blank=True, related_name="+", help_text="Never contacts with any of these.")
+    exclude_tags = models.ManyToManyField(
+        Tag, blank=True, related_name="+", help_text="Never contacts with any of these."
+    )
     attribute_filters = models.JSONField(default=list, blank=True)
     variable_mapping = models.JSONField(default=dict, blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Launch automatically at this time.")
     status = models.CharField(max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     pause_reason = models.TextField(blank=True, help_text="Shown to staff: why sending stopped.")
-    concurrency = models.PositiveSmallIntegerField(default=2, help_text="Sender tasks working on this campaign at once.")
+    concurrency = models.PositiveSmallIntegerField(
+        default=2, help_text="Sender tasks working on this campaign at once."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -77,7 +82,9 @@ class Campaign(models.Model):
                 condition=Q(status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]) | Q(launched_at__isnull=False),
                 name="campaign_launched_has_time",
             ),
-            models.CheckConstraint(condition=Q(concurrency__gte=1, concurrency__lte=32), name="campaign_concurrency_range"),
+            models.CheckConstraint(
+                condition=Q(concurrency__gte=1, concurrency__lte=32), name="campaign_concurrency_range"
+            ),
             models.CheckConstraint(condition=~Q(template_name=""), name="campaign_template_name_not_empty"),
         ]
         indexes = [
