@@ -75,7 +75,9 @@ class Contact(models.Model):
     marketing_consent = models.CharField(
         max_length=16, choices=MarketingConsent.choices, default=MarketingConsent.UNKNOWN, editable=False
     )
-    marketing_consent_source = models.CharField(max_length=24, choices=ConsentSource.choices, blank=True, editable=False)
+    marketing_consent_source = models.CharField(
+        max_length=24, choices=ConsentSource.choices, blank=True, editable=False
+    )
     # Every consent event changes the marketing state, so this is also the time of the latest event.
     marketing_consent_at = models.DateTimeField(null=True, blank=True, editable=False)
     opted_out_of_all_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -94,7 +96,9 @@ class Contact(models.Model):
                 condition=Q(phone__isnull=False) | Q(wa_id__isnull=False) | Q(business_user_id__isnull=False),
                 name="contact_has_an_address",
             ),
-            models.CheckConstraint(condition=Q(phone__isnull=True) | Q(phone__startswith="+"), name="contact_phone_e164"),
+            models.CheckConstraint(
+                condition=Q(phone__isnull=True) | Q(phone__startswith="+"), name="contact_phone_e164"
+            ),
             models.CheckConstraint(
                 condition=Q(marketing_consent__in=MarketingConsent.values), name="contact_marketing_consent_valid"
             ),
@@ -161,3 +165,95 @@ class ErasedNumber(models.Model):
 
     def __str__(self):
         return self.number_hash[:16] + "…"
+
+
+class ContactImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded, waiting to be read"
+    STAGING = "staging", "Reading and checking rows"
+    PREVIEW = "preview", "Checked: waiting for confirmation"
+    MERGING = "merging", "Importing"
+    DONE = "done", "Imported"
+    DISCARDED = "discarded", "Discarded (nothing imported)"
+    FAILED = "failed", "Failed"
+
+
+class ContactImport(models.Model):
+    """One uploaded contacts file: read into staging rows, previewed, then merged in resumable chunks.
+
+    Nothing reaches the contacts table before the user confirms; the merge commits chunk by chunk and
+    records in `merge_cursor` the last phone number merged, so a crashed merge resumes where it stopped.
+    """
+
+    file = models.FileField(upload_to="contact_imports/", blank=True)
+    original_name = models.CharField(max_length=255)
+    default_country = models.CharField(
+        max_length=2, blank=True, help_text="ISO country for numbers written without a country code, e.g. ES."
+    )
+    consent_source = models.CharField(
+        max_length=24, choices=ConsentSource.choices, blank=True,
+        help_text="When set, every row without its own consent column is recorded as opted in from this source.",
+    )
+    tag_names = models.CharField(max_length=255, blank=True, help_text="Tags added to every imported contact.")
+    status = models.CharField(max_length=12, choices=ContactImportStatus.choices, default=ContactImportStatus.UPLOADED)
+    failure = models.TextField(blank=True, help_text="Why the file could not be read or imported.")
+    rows_read = models.PositiveIntegerField(default=0)
+    rows_valid = models.PositiveIntegerField(default=0)
+    rows_invalid = models.PositiveIntegerField(default=0)
+    phones_to_merge = models.PositiveIntegerField(default=0, help_text="Distinct valid numbers.")
+    phones_merged = models.PositiveIntegerField(default=0)
+    merge_cursor = models.CharField(max_length=20, blank=True, help_text="The last phone number merged.")
+    contacts_created = models.PositiveIntegerField(default=0)
+    contacts_updated = models.PositiveIntegerField(default=0)
+    opt_ins_recorded = models.PositiveIntegerField(default=0)
+    opt_outs_recorded = models.PositiveIntegerField(default=0)
+    opt_ins_refused = models.PositiveIntegerField(
+        default=0, help_text="Opt-ins not recorded because the contact had opted out (never re-subscribed)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ContactImportStatus.values), name="contact_import_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(consent_source="") | Q(consent_source__in=ConsentSource.values),
+                name="contact_import_consent_source_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"import {self.pk}: {self.original_name}"
+
+
+class ContactImportRow(models.Model):
+    """A staged row of an import: checked and normalized, invisible to the product until merged."""
+
+    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField(help_text="The line in the file (the header is line 1).")
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164 when the row is valid.")
+    name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=15, blank=True)
+    tag_names = models.TextField(blank=True, help_text="Tag names separated by |.")
+    attributes = models.JSONField(default=dict, blank=True)
+    consent_kind = models.CharField(max_length=8, choices=ConsentKind.choices, blank=True)
+    consent_source = models.CharField(max_length=24, choices=ConsentSource.choices, blank=True)
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_evidence = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True, help_text="Empty when the row is valid.")
+
+    class Meta:
+        ordering = ["contact_import", "row_number"]
+        indexes = [
+            models.Index(fields=["contact_import", "phone", "row_number"], name="contact_import_row_merge_idx"),
+            models.Index(fields=["contact_import", "row_number"], name="contact_import_row_number_idx"),
+        ]
+
+    def __str__(self):
+        return f"row {self.row_number}: {self.phone or self.error}"
