@@ -108,10 +108,15 @@ _START_UP_ONLY = {"host", "port", "webhook_threads", "phone_number_ids", "waba_i
 RUNTIME_SETTABLE = tuple(f.name for f in dataclasses.fields(SimulatorConfig) if f.name not in _START_UP_ONLY)
 
 
+_FIELD_TYPES = {
+    f.name: {"bool": bool, "int": int, "str": str}.get(str(f.type), float) for f in dataclasses.fields(SimulatorConfig)
+}
+
+
 def _coerce(name: str, value, current):
     if name == "throughput_burst" and value is None:
         return None
-    expected = bool if isinstance(current, bool) else type(current) if current is not None else float
+    expected = _FIELD_TYPES[name]
     if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if expected is int and isinstance(value, int) and not isinstance(value, bool):

@@ -46,14 +46,14 @@ class Simulator:
     def start(self) -> Simulator:
         """Serve in a background thread."""
         self.dispatcher.start()
-        self._serving = threading.Thread(target=self.http.serve_forever, name="sim-http", daemon=True)
+        self._serving = threading.Thread(target=self.http.serve_forever, args=(0.05,), name="sim-http", daemon=True)
         self._serving.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve in this thread until `stop()` (from a signal handler or another thread)."""
         self.dispatcher.start()
-        self.http.serve_forever()
+        self.http.serve_forever(poll_interval=0.1)
 
     def stop(self) -> None:
         """Stop serving, end open connections and hung faults, stop the dispatcher."""
