@@ -16,11 +16,15 @@ NAME_COLUMNS = ("name", "full_name", "contact_name")
 LANGUAGE_COLUMNS = ("language", "lang", "locale")
 TAG_COLUMNS = ("tags", "tag", "labels")
 CONSENT_COLUMNS = ("opted_in", "opt_in", "consent", "marketing_consent", "subscribed")
-CONSENT_DATE_COLUMNS = ("opt_in_date", "opted_in_at", "opted_in_date", "opt_in_at", "consent_date", "consent_at")
-CONSENT_SOURCE_COLUMNS = ("consent_source", "opt_in_source", "source")
+CONSENT_DATE_COLUMNS = ("opt_in_date", "opted_in_at", "opted_in_date", "opt_in_at", "consent_date", "consent_at",
+                        "marketing_consent_at")
+CONSENT_SOURCE_COLUMNS = ("consent_source", "opt_in_source", "source", "marketing_consent_source")
+# Written by our own export, read back as nothing (not as attributes).
+IGNORED_COLUMNS = ("opted_out_of_all_at",)
 
 _YES = {"yes", "y", "true", "1", "x", "opted_in", "opted in", "opt-in", "opt_in", "subscribed", "si", "sí", "sim"}
 _NO = {"no", "n", "false", "0", "opted_out", "opted out", "opt-out", "opt_out", "unsubscribed", "não", "nao"}
+_UNKNOWN = {"unknown", "no record", "-"}
 _TAG_SEPARATORS = re.compile(r"[,;|]")
 _LANGUAGE = re.compile(r"^([a-zA-Z]{2,3})(?:[_-]([a-zA-Z]{2,4}))?$")
 _SOURCES = {value: value for value in ConsentSource.values} | {
@@ -62,7 +66,7 @@ def columns_map(header: list[str]) -> ColumnMap:
         role = next((role for role, names in known.items() if key in names and role not in found), None)
         if role:
             found[role] = index
-        elif key:
+        elif key and key not in IGNORED_COLUMNS:
             attributes.append((index, header[index].strip()))
     if "phone" not in found:
         raise UnreadableTable(
@@ -152,6 +156,8 @@ def row_check(cells: list[str], columns: ColumnMap, *, row_number: int, options:
     row.attributes = {key: cells[index] for index, key in columns.attributes if index < len(cells) and cells[index]}
 
     consent, consent_at, source = cell(columns.consent), cell(columns.consent_at), cell(columns.consent_source)
+    if consent.lower() in _UNKNOWN:
+        consent = consent_at = source = ""
     if consent:
         if consent.lower() in _YES:
             row.consent_kind = ConsentKind.OPT_IN
