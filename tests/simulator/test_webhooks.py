@@ -1,4 +1,4 @@
-"""The webhook stream: signed statuses, failures, replies, and the delivery faults (duplicates, order, batches, retries)."""
+"""The webhook stream: signed statuses, failures, replies, duplicates, order, batches and retries."""
 
 from .conftest import GraphClient, template_body, wait_until
 
