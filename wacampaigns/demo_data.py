@@ -172,9 +172,10 @@ def demo_data_load(*, simulator_base_url: str, contacts: int = 300, seed: int = 
         tags = {name: Tag.objects.get_or_create(name=name)[0] for name in ["customers", "vip", "newsletter", "lapsed"]}
 
     now = timezone.now()
-    for index, (region, language, phone) in enumerate(_demo_numbers(contacts, rng)):
+    for index, (region, language, phone) in enumerate(list(_demo_numbers(contacts, rng))):
         if Contact.objects.filter(phone=phone).exists():
             continue
+        rng = random.Random(seed * 100_003 + index)  # noqa: S311 - each contact's own draws, stable across runs
         with transaction.atomic():
             contact = Contact.objects.create(
                 phone=phone,

@@ -5,6 +5,8 @@ import wacampaigns.encrypted_fields
 from django.conf import settings
 from django.db import migrations, models
 
+import wacampaigns.models.accounts
+
 
 class Migration(migrations.Migration):
 
@@ -39,8 +41,8 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100)),
                 ('waba_id', models.CharField(max_length=32, unique=True, verbose_name='WABA id')),
                 ('access_token', wacampaigns.encrypted_fields.EncryptedTextField(help_text='A system user token with whatsapp_business_messaging and _management.')),
-                ('graph_api_base_url', models.URLField(default='https://graph.facebook.com', help_text="https://graph.facebook.com, or the simulator's address.", verbose_name='Graph API base URL')),
-                ('graph_api_version', models.CharField(default='v23.0', max_length=10, verbose_name='Graph API version')),
+                ('graph_api_base_url', models.URLField(default=wacampaigns.models.accounts.default_graph_api_base_url, help_text="https://graph.facebook.com, or the simulator's address.", verbose_name='Graph API base URL')),
+                ('graph_api_version', models.CharField(default=wacampaigns.models.accounts.default_graph_api_version, max_length=10, verbose_name='Graph API version')),
                 ('messaging_limit_tier', models.CharField(choices=[('TIER_250', '250'), ('TIER_2K', '2,000'), ('TIER_10K', '10,000'), ('TIER_100K', '100,000'), ('TIER_UNLIMITED', 'Unlimited')], default='TIER_250', max_length=16)),
                 ('sending_state', models.CharField(choices=[('active', 'Active'), ('stopped', 'Stopped')], default='active', max_length=8)),
                 ('stop_reason', models.TextField(blank=True, help_text='Why Meta or staff stopped sending on this account.')),

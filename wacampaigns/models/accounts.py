@@ -3,6 +3,7 @@
 This module imports nothing of the campaigns, so templates and deliveries can build on it.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -46,6 +47,14 @@ MESSAGING_LIMIT_BY_TIER = {
 }
 
 
+def default_graph_api_base_url() -> str:
+    return settings.GRAPH_API_BASE_URL
+
+
+def default_graph_api_version() -> str:
+    return settings.GRAPH_API_VERSION
+
+
 class SendingState(models.TextChoices):
     ACTIVE = "active", "Active"
     STOPPED = "stopped", "Stopped"
@@ -60,10 +69,10 @@ class BusinessAccount(models.Model):
     access_token = EncryptedTextField(help_text="A system user token with whatsapp_business_messaging and _management.")
     graph_api_base_url = models.URLField(
         "Graph API base URL",
-        default="https://graph.facebook.com",
+        default=default_graph_api_base_url,
         help_text="https://graph.facebook.com, or the simulator's address.",
     )
-    graph_api_version = models.CharField("Graph API version", max_length=10, default="v23.0")
+    graph_api_version = models.CharField("Graph API version", max_length=10, default=default_graph_api_version)
     # Meta applies the messaging limit per business portfolio since 2025-10-07, shared by all its numbers.
     messaging_limit_tier = models.CharField(
         max_length=16, choices=MessagingLimitTier.choices, default=MessagingLimitTier.TIER_250
