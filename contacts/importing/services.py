@@ -63,8 +63,10 @@ def contact_import_stage(*, contact_import: ContactImport, processes: int | None
         return True
     if finished:
         phones = contact_import.rows.filter(error="").values("phone").distinct().count()
+        # The staging rows hold everything now: the uploaded copy of personal data goes at once.
+        contact_import.file.delete(save=False)
         ContactImport.objects.filter(pk=contact_import.pk).update(
-            status=ContactImportStatus.PREVIEW, phones_to_merge=phones
+            status=ContactImportStatus.PREVIEW, phones_to_merge=phones, file=""
         )
     contact_import.refresh_from_db()
     return finished
