@@ -1,0 +1,71 @@
+"""Signed opt-out links: a per-contact token (no enumerable id), its URL, and the per-client rate limit."""
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from contacts.models import Contact
+
+_SALT = "contacts.opt-out"
+
+
+class InvalidOptOutToken(ValueError):
+    """The token was tampered with, or names a contact that no longer exists."""
+
+
+def _signer() -> signing.Signer:
+    return signing.Signer(salt=_SALT, sep=".")
+
+
+def contact_opt_out_token(contact: Contact) -> str:
+    """The contact's opt-out token, also usable alone as a URL button's suffix variable."""
+    return _signer().sign(signing.b62_encode(contact.pk))
+
+
+def contact_from_opt_out_token(token: str) -> Contact:
+    try:
+        contact_id = signing.b62_decode(_signer().unsign(token))
+    except (signing.BadSignature, ValueError) as err:
+        raise InvalidOptOutToken("the link is not valid") from err
+    try:
+        return Contact.objects.get(pk=contact_id)
+    except Contact.DoesNotExist as err:
+        raise InvalidOptOutToken("the link names no contact") from err
+
+
+def contact_opt_out_url(contact: Contact) -> str:
+    """The public opt-out page of the contact, on settings.PUBLIC_BASE_URL."""
+    path = reverse("contacts:opt_out", kwargs={"token": contact_opt_out_token(contact)})
+    return settings.PUBLIC_BASE_URL + path
+
+
+def client_address(request) -> str:
+    """The client's address: behind TRUSTED_PROXY_COUNT proxies, the one they saw (never a spoofable hop)."""
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _minute() -> int:
+    return int(timezone.now().timestamp() // 60)
+
+
+def rate_limit_exceeded(request, *, cache_backend=None) -> bool:
+    """Counts this request in the shared cache (database or Redis, seen by every worker); True over the limit."""
+    store = cache_backend or cache
+    window = _minute()
+    key = f"opt-out-rate:{client_address(request)}:{window}"
+    if store.add(key, 1, timeout=120):
+        count = 1
+    else:
+        try:
+            count = store.incr(key)
+        except ValueError:  # expired between add and incr
+            store.add(key, 1, timeout=120)
+            count = 1
+    return count > settings.OPT_OUT_RATE_LIMIT_PER_MINUTE
