@@ -68,7 +68,9 @@ def test_post_without_csrf_token_is_refused(contact):
     assert contact.marketing_consent == MarketingConsent.UNKNOWN
 
 
-@pytest.mark.parametrize("mangle", [lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), lambda t: "1.abc", lambda t: "x"])
+@pytest.mark.parametrize(
+    "mangle", [lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), lambda t: "1.abc", lambda t: "x"]
+)
 def test_tampered_token_shows_a_clear_page_and_changes_nothing(contact, client, mangle):
     token = contact_opt_out_token(contact)
     response = client.post(f"/opt-out/{mangle(token)}/", {"scope": "all"})
