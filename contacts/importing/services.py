@@ -72,9 +72,11 @@ def contact_import_stage(*, contact_import: ContactImport, processes: int | None
     return finished
 
 
-def contact_import_errors(*, contact_import: ContactImport, limit: int = ERROR_PREVIEW_LIMIT) -> list[str]:
-    """The first row errors, in file order."""
-    messages = contact_import.rows.exclude(error="").order_by("row_number").values_list("error", flat=True)[:limit]
+def contact_import_errors(*, contact_import: ContactImport, limit: int | None = ERROR_PREVIEW_LIMIT) -> list[str]:
+    """The first row errors (all with limit=None), in file order."""
+    messages = contact_import.rows.exclude(error="").order_by("row_number").values_list("error", flat=True)
+    if limit is not None:
+        messages = messages[:limit]
     return [line for message in messages for line in message.splitlines()]
 
 
