@@ -144,6 +144,10 @@ class PhoneNumber(models.Model):
     )
     quality_rating = models.CharField(max_length=8, choices=QualityRating.choices, default=QualityRating.UNKNOWN)
     status = models.CharField(max_length=16, choices=PhoneNumberStatus.choices, default=PhoneNumberStatus.CONNECTED)
+    # design.md decision 3: ambiguous sends are re-sent only while status webhooks are flowing.
+    last_status_webhook_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When Meta last posted a message status for this number."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
