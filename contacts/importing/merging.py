@@ -145,8 +145,9 @@ def _update_existing(rows: list[tuple]) -> None:
 def _merge_chunk(contact_import: ContactImport, phones: list[str]) -> _Counts:
     counts = _Counts()
     merged: dict[str, _Merged] = {}
+    # Not the related manager: it would set the parent on each row, loading the deferred foreign key one by one.
     staged = (
-        contact_import.rows.filter(error="", phone__in=phones)
+        ContactImportRow.objects.filter(contact_import_id=contact_import.pk, error="", phone__in=phones)
         .order_by("phone", "row_number")
         .only("phone", "name", "language", "tag_names", "attributes", "consent_kind", "consent_source",
               "consent_at", "consent_evidence")
