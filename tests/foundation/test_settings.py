@@ -85,3 +85,24 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
     assert "journal_mode=WAL" in options["init_command"]
     assert options["transaction_mode"] == "IMMEDIATE"
     assert options["timeout"] >= 5
+
+
+def test_redis_url_switches_broker_and_cache_to_redis():
+    environment = {**PRODUCTION_ENVIRONMENT, "REDIS_URL": "redis://127.0.0.1:6399/2"}
+    probe = "from django.conf import settings; print(settings.Q_CLUSTER.get('redis'), settings.Q_CLUSTER.get('orm'),"
+    probe += " settings.CACHES['default']['BACKEND'])"
+    result = _manage("shell", "-c", probe, environment=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-3:] == [
+        "redis://127.0.0.1:6399/2",
+        "None",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
+
+
+def test_database_url_switches_to_postgresql():
+    environment = {**PRODUCTION_ENVIRONMENT, "DATABASE_URL": "postgres://user:pw@127.0.0.1:5999/campaigns"}
+    probe = "from django.conf import settings; d = settings.DATABASES['default']; print(d['ENGINE'], d['NAME'])"
+    result = _manage("shell", "-c", probe, environment=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["django.db.backends.postgresql", "campaigns"]
