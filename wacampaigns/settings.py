@@ -27,6 +27,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The public https:// address of this installation; links sent to recipients (opt-out pages, tracked
 # redirects) are built on it, and it is the webhook callback URL's base.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# How many reverse proxies in front of the web server append to X-Forwarded-For (0: none, use the socket
+# address). Per-client limits (the opt-out pages) count the address that many hops from the right.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+OPT_OUT_RATE_LIMIT_PER_MINUTE = env.int("OPT_OUT_RATE_LIMIT_PER_MINUTE", default=30)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
