@@ -3,6 +3,8 @@
 from django.contrib import admin
 from django.db import models
 
+from templates_app.admin import business_accounts_templates_sync
+from templates_app.forms import CampaignForm
 from wacampaigns.admin_base import WriteOnlySecretsForm
 from wacampaigns.models import BusinessAccount, Campaign, MetaApp, PhoneNumber
 
@@ -64,6 +66,7 @@ class PhoneNumberInline(admin.TabularInline):
 @admin.register(BusinessAccount)
 class BusinessAccountAdmin(admin.ModelAdmin):
     form = BusinessAccountForm
+    actions = [business_accounts_templates_sync]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [PhoneNumberInline]
     list_display = ["name", "waba_id", "meta_app", "messaging_limit_tier", "sending_state", "graph_api_base_url"]
@@ -93,6 +96,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
     list_display = ["name", "status", "template_name", "fallback_language", "sender", "scheduled_at", "launched_at"]
     list_filter = ["status", "sender"]
     list_select_related = ["sender"]

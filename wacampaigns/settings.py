@@ -140,6 +140,11 @@ GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
 GRAPH_API_CONNECT_TIMEOUT_SECONDS = env.float("GRAPH_API_CONNECT_TIMEOUT_SECONDS", default=5.0)
 GRAPH_API_READ_TIMEOUT_SECONDS = env.float("GRAPH_API_READ_TIMEOUT_SECONDS", default=30.0)
 
+# --- Templates (templates_app) ----------------------------------------------------------------------
+# Minutes between scheduled template syncs from Meta (a django-q2 schedule kept in line after every
+# `migrate`); webhooks update statuses between syncs. 0 removes the schedule.
+TEMPLATE_SYNC_INTERVAL_MINUTES = env.int("TEMPLATE_SYNC_INTERVAL_MINUTES", default=60)
+
 # --- `make demo` ---------------------------------------------------------------------------------
 DEMO_HOST = env.str("DEMO_HOST", default="127.0.0.1")
 DEMO_WEB_PORT = env.int("DEMO_WEB_PORT", default=8000)
