@@ -145,6 +145,41 @@ GRAPH_API_READ_TIMEOUT_SECONDS = env.float("GRAPH_API_READ_TIMEOUT_SECONDS", def
 # `migrate`); webhooks update statuses between syncs. 0 removes the schedule.
 TEMPLATE_SYNC_INTERVAL_MINUTES = env.int("TEMPLATE_SYNC_INTERVAL_MINUTES", default=60)
 
+# --- Webhooks (deliveries/webhooks) ---------------------------------------------------------------
+# Raw webhook events are deleted this many days after they arrive (processed, unrouted and rejected alike).
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
+# A webhook whose processing failed is retried by the periodic task until it has had this many attempts
+# (the admin action "Reprocess" retries it beyond that).
+WEBHOOK_PROCESSING_MAX_ATTEMPTS = env.int("WEBHOOK_PROCESSING_MAX_ATTEMPTS", default=20)
+# Whole-message keywords (case and accent do not matter), comma-separated. Words that also answer ordinary
+# questions (CANCEL, END, QUIT) are deliberately absent: cancelling an appointment must not unsubscribe.
+CONSENT_OPT_OUT_MARKETING_KEYWORDS = env.list(
+    "CONSENT_OPT_OUT_MARKETING_KEYWORDS",
+    default=[
+        "STOP", "UNSUBSCRIBE", "STOP PROMOTIONS", "OPT OUT", "OPTOUT", "STOP MARKETING",
+        "BAJA", "DARME DE BAJA", "DARSE DE BAJA", "CANCELAR SUSCRIPCION", "NO MAS PROMOCIONES",  # es
+        "PARAR", "SAIR", "DESCADASTRAR", "CANCELAR INSCRICAO", "PARAR PROMOCOES",  # pt
+        "ARRET", "ARRETER", "DESABONNER", "DESINSCRIRE", "STOP PUB",  # fr
+        "STOPP", "ABMELDEN", "ABBESTELLEN", "KEINE WERBUNG",  # de
+        "BAND KARO", "BAND KAREN", "BAND KARE", "MAT BHEJO",  # hi (Latin script)
+        "توقف", "الغاء الاشتراك", "ايقاف",  # ar
+        "BERHENTI", "BERHENTI BERLANGGANAN", "STOP PROMOSI",  # id
+    ],
+)  # fmt: skip
+CONSENT_OPT_OUT_ALL_KEYWORDS = env.list("CONSENT_OPT_OUT_ALL_KEYWORDS", default=["STOP ALL", "UNSUBSCRIBE ALL"])
+CONSENT_OPT_IN_KEYWORDS = env.list("CONSENT_OPT_IN_KEYWORDS", default=["START", "SUBSCRIBE", "UNSTOP"])
+# Answer an opt-out or opt-in keyword with a free-form confirmation (allowed: the user just wrote to us).
+CONSENT_CONFIRMATION_REPLIES = env.bool("CONSENT_CONFIRMATION_REPLIES", default=False)
+CONSENT_OPT_OUT_CONFIRMATION_TEXT = env.str(
+    "CONSENT_OPT_OUT_CONFIRMATION_TEXT",
+    default="You will no longer receive promotional messages from us. Reply START to subscribe again.",
+)
+CONSENT_OPT_IN_CONFIRMATION_TEXT = env.str(
+    "CONSENT_OPT_IN_CONFIRMATION_TEXT", default="You are subscribed again. Reply STOP to unsubscribe."
+)
+# Meta posts up to 3 MB per webhook (reference/cloud-api.md §5.3); Django's default cap is 2.5 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+
 # --- `make demo` ---------------------------------------------------------------------------------
 DEMO_HOST = env.str("DEMO_HOST", default="127.0.0.1")
 DEMO_WEB_PORT = env.int("DEMO_WEB_PORT", default=8000)

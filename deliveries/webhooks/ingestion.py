@@ -1,0 +1,73 @@
+"""Receiving a webhook: the verification handshake, the signature check, the durable raw row first.
+
+design.md decision 8: a POST whose `X-Hub-Signature-256` matches no configured app secret stores nothing (a
+log line only). A signed POST is committed as a raw WebhookEvent *before* it is processed, so a crash during
+processing loses nothing (the periodic retry picks it up). A signed body that is not JSON is kept as
+`rejected` for inspection. Processing runs inline: a status POST costs a handful of queries.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from django.db import transaction
+
+from deliveries.models import WebhookEvent, WebhookProcessingState
+from deliveries.webhooks.processing import webhook_event_process
+from wacampaigns.models import MetaApp
+from wacampaigns.whatsapp.signatures import matching_app
+
+logger = logging.getLogger(__name__)
+
+
+class WebhookSignatureInvalid(Exception):
+    """The X-Hub-Signature-256 header is missing or matches no configured Meta app's secret."""
+
+
+class WebhookBodyRejected(Exception):
+    """A correctly signed body that is not JSON; it was stored as `rejected`."""
+
+
+def webhook_verification_challenge(*, mode: str | None, verify_token: str | None, challenge: str | None) -> str | None:
+    """The challenge to echo when Meta's subscription handshake names a configured verify token, else None."""
+    if mode != "subscribe" or not verify_token or challenge is None:
+        return None
+    given = verify_token.encode()
+    matched = False
+    # Every token is compared, in constant time, so timing does not reveal which (or whether one) matched.
+    for token in MetaApp.objects.values_list("webhook_verify_token", flat=True):
+        matched |= bool(token) and hmac.compare_digest(token.encode(), given)
+    return challenge if matched else None
+
+
+def _signing_app_id(body: bytes, signature: str | None) -> int | None:
+    secrets = dict(MetaApp.objects.values_list("pk", "app_secret"))
+    return matching_app(body, signature, secrets)
+
+
+def webhook_event_receive(*, body: bytes, signature: str | None) -> WebhookEvent:
+    """Verifies, stores (committed) and processes one POST; raises on a bad signature or a non-JSON body."""
+    meta_app_id = _signing_app_id(body, signature)
+    if meta_app_id is None:
+        logger.warning("Webhook POST refused: signature %r matches no Meta app (%d bytes)", signature, len(body))
+        raise WebhookSignatureInvalid
+    text = body.decode("utf-8", errors="replace")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        with transaction.atomic():
+            WebhookEvent.objects.create(
+                raw_body=text,
+                signature_valid=True,
+                meta_app_id=meta_app_id,
+                state=WebhookProcessingState.REJECTED,
+                processing_error=f"Not JSON: {err}"[:4000],
+            )
+        logger.warning("Signed webhook body is not JSON, kept as rejected: %s", err)
+        raise WebhookBodyRejected(str(err)) from err
+    with transaction.atomic():
+        webhook_event = WebhookEvent.objects.create(raw_body=text, signature_valid=True, meta_app_id=meta_app_id)
+    webhook_event_process(webhook_event=webhook_event, payload=payload)
+    return webhook_event

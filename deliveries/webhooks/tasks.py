@@ -1,0 +1,58 @@
+"""django-q2 entry points for webhooks: periodic retry and pruning, and the consent confirmation reply.
+
+The schedules are created by the data migration `deliveries.0004_webhook_schedules` (they exist after
+`migrate`): the retry every 5 minutes, the pruning daily.
+"""
+
+import logging
+
+from django.conf import settings
+
+from contacts.models import ConsentKind
+from deliveries.models import InboundMessage
+from deliveries.webhooks.reprocessing import webhook_events_prune, webhook_events_retry_due
+from wacampaigns.whatsapp.client import CloudApiClient
+from wacampaigns.whatsapp.errors import CloudApiError
+
+logger = logging.getLogger(__name__)
+
+
+def webhook_events_retry() -> str:
+    result = webhook_events_retry_due()
+    return f"tried {result.tried}: {result.processed} processed, {result.failed} failed, {result.unrouted} unrouted"
+
+
+def webhook_events_prune_old() -> str:
+    return f"deleted {webhook_events_prune()} raw webhook events"
+
+
+def consent_confirmation_send(inbound_message_id: int, kind: str) -> str:
+    """Answers an opt-out / opt-in keyword with free-form text (inside the 24 h window the message opened)."""
+    message = InboundMessage.objects.select_related("phone_number__business_account").get(pk=inbound_message_id)
+    number = message.phone_number
+    account = number.business_account
+    client = CloudApiClient(
+        base_url=account.graph_api_base_url,
+        api_version=account.graph_api_version,
+        access_token=account.access_token,
+        phone_number_id=number.phone_number_id,
+        waba_id=account.waba_id,
+        connect_timeout_seconds=settings.GRAPH_API_CONNECT_TIMEOUT_SECONDS,
+        read_timeout_seconds=settings.GRAPH_API_READ_TIMEOUT_SECONDS,
+    )
+    text = (
+        settings.CONSENT_OPT_OUT_CONFIRMATION_TEXT
+        if kind == ConsentKind.OPT_OUT
+        else settings.CONSENT_OPT_IN_CONFIRMATION_TEXT
+    )
+    try:
+        result = client.send_text(
+            to=message.from_phone,
+            text=text,
+            biz_opaque_callback_data=f"consent-confirmation-{message.pk}",
+            reply_to_wamid=message.wamid,
+        )
+    except CloudApiError as err:
+        logger.warning("Consent confirmation to inbound message %s not sent: %s", message.pk, err)
+        return f"not sent: {err}"
+    return f"sent {result.wamid}"
