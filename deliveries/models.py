@@ -108,6 +108,14 @@ class Delivery(models.Model):
     skip_reason = models.CharField(max_length=24, choices=SkipReason.choices, blank=True)
     skip_details = models.CharField(max_length=255, blank=True)
     pricing_category = models.CharField(max_length=40, blank=True)
+    test_for_campaign = models.ForeignKey(
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="test_deliveries",
+        help_text="A staff test send of this campaign's message.",
+    )
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -146,7 +154,17 @@ class Delivery(models.Model):
                 condition=Q(status="queued"),
                 name="delivery_claim_idx",
             ),
+            # A campaign's due rows, so that a paused campaign's rows never slow the claims of another.
+            models.Index(
+                fields=["campaign", "not_before", "id"],
+                condition=Q(status="queued"),
+                name="delivery_campaign_claim_idx",
+            ),
             models.Index(fields=["campaign", "status"], name="delivery_campaign_status_idx"),
+            # Ambiguous-row policy: has any later send of this number been reported by a webhook?
+            models.Index(
+                fields=["sender", "accepted_at"], condition=Q(accepted_at__isnull=False), name="delivery_sender_accepted_idx"
+            ),
             models.Index(
                 fields=["status", "claimed_at"], condition=Q(status="sending"), name="delivery_stale_claim_idx"
             ),
@@ -157,6 +175,44 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.template_name or 'message'} → {self.recipient or self.contact_id} ({self.status})"
+
+
+class SenderLease(models.Model):
+    """One sender slot of a phone number: the task holding it renews `expires_at` while it works.
+
+    At most one live task per slot; the reaper starts a task for every due slot whose lease expired.
+    """
+
+    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.CASCADE, related_name="sender_leases")
+    slot = models.PositiveSmallIntegerField()
+    holder = models.UUIDField(null=True, blank=True, help_text="The run token of the task holding the slot.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["phone_number", "slot"], name="sender_lease_unique_slot")]
+
+    def __str__(self):
+        return f"sender {self.phone_number_id}/{self.slot}"
+
+
+class SenderRateState(models.Model):
+    """The token bucket of one phone number, shared by every worker (design.md decision 5).
+
+    `rate` is the current refill rate in messages/s: cut on 130429, raised back gradually to the number's limit.
+    Times are seconds since the epoch on the database's clock.
+    """
+
+    phone_number = models.OneToOneField(
+        PhoneNumber, primary_key=True, on_delete=models.CASCADE, related_name="rate_state"
+    )
+    tokens = models.FloatField(default=0)
+    refilled_at = models.FloatField(default=0)
+    rate = models.FloatField(default=0)
+    throttled_at = models.FloatField(default=0, help_text="When Meta last answered 130429.")
+    throttled_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"rate of {self.phone_number_id}: {self.rate:.1f}/s"
 
 
 class WebhookProcessingState(models.TextChoices):

@@ -145,6 +145,35 @@ GRAPH_API_READ_TIMEOUT_SECONDS = env.float("GRAPH_API_READ_TIMEOUT_SECONDS", def
 # `migrate`); webhooks update statuses between syncs. 0 removes the schedule.
 TEMPLATE_SYNC_INTERVAL_MINUTES = env.int("TEMPLATE_SYNC_INTERVAL_MINUTES", default=60)
 
+# --- Sending engine (deliveries/sending) -----------------------------------------------------------
+# Rows one sender claims at a time, and the threads that post them (each process's HTTP pool holds at
+# least this many connections).
+SENDER_BATCH_SIZE = env.int("SENDER_BATCH_SIZE", default=200)
+SENDER_THREADS = env.int("SENDER_THREADS", default=16)
+# A sender works this long, then re-enqueues itself: always well under Q_TASK_TIMEOUT_SECONDS (design.md §7).
+SENDER_TIME_BOX_SECONDS = env.float("SENDER_TIME_BOX_SECONDS", default=min(60.0, Q_TASK_TIMEOUT_SECONDS / 4))
+# A sender holds its slot this long between heartbeats; it must outlast one send (the read timeout).
+SENDER_LEASE_SECONDS = env.float("SENDER_LEASE_SECONDS", default=GRAPH_API_READ_TIMEOUT_SECONDS + 30)
+# Retryable errors: exponential backoff with jitter from the base, capped, up to this many attempts.
+SENDER_MAX_ATTEMPTS = env.int("SENDER_MAX_ATTEMPTS", default=8)
+SENDER_BACKOFF_BASE_SECONDS = env.float("SENDER_BACKOFF_BASE_SECONDS", default=5.0)
+SENDER_BACKOFF_MAX_SECONDS = env.float("SENDER_BACKOFF_MAX_SECONDS", default=3600.0)
+# Share of the number's Meta throughput the senders use, so that clock jitter never reaches Meta's limit.
+SENDER_RATE_SHARE = env.float("SENDER_RATE_SHARE", default=0.97)
+# An attempted send without an answer is re-sent only after this long with no webhook naming it (longer
+# than Meta's ~1 h template pacing window, reference §4.7) and once webhooks for later sends have arrived.
+AMBIGUOUS_GRACE_SECONDS = env.float("AMBIGUOUS_GRACE_SECONDS", default=75 * 60)
+# Audience materialization: the first chunk is small so that sending starts within seconds.
+MATERIALIZE_FIRST_CHUNK = env.int("MATERIALIZE_FIRST_CHUNK", default=2_000)
+MATERIALIZE_CHUNK = env.int("MATERIALIZE_CHUNK", default=100_000)
+# Marketing hygiene, off by default: at most N marketing templates per contact per rolling window (0: off),
+# and no campaign sends in the recipient's local quiet hours ("21:00-09:00"; empty: off). Rows wait.
+FREQUENCY_CAP_MESSAGES = env.int("FREQUENCY_CAP_MESSAGES", default=0)
+FREQUENCY_CAP_WINDOW_HOURS = env.float("FREQUENCY_CAP_WINDOW_HOURS", default=24 * 7)
+QUIET_HOURS = env.str("QUIET_HOURS", default="")
+# E.164 numbers of staff that "Send test" messages go to, comma-separated.
+STAFF_TEST_PHONE_NUMBERS = env.list("STAFF_TEST_PHONE_NUMBERS", default=[])
+
 # --- Webhooks (deliveries/webhooks) ---------------------------------------------------------------
 # Raw webhook events are deleted this many days after they arrive (processed, unrouted and rejected alike).
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)

@@ -64,6 +64,12 @@ class Campaign(models.Model):
     )
     launched_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Audience materialization (deliveries.sending.materialization): contacts are inserted in committed chunks
+    # in id order; the cursor is the last contact id done, so that a crashed launch resumes where it stopped.
+    audience_cursor = models.BigIntegerField(default=0, editable=False)
+    audience_materialized_at = models.DateTimeField(null=True, blank=True, editable=False)
+    audience_size = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    materializer_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
