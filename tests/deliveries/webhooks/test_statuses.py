@@ -23,7 +23,10 @@ def at(offset: int) -> datetime:
 
 def _failed(wamid, offset, code=131053):
     return status(
-        wamid, "failed", T0 + offset, errors=[{"code": code, "title": f"Error {code}", "error_data": {"details": "why"}}]
+        wamid,
+        "failed",
+        T0 + offset,
+        errors=[{"code": code, "title": f"Error {code}", "error_data": {"details": "why"}}],
     )
 
 
@@ -65,7 +68,9 @@ def test_sent_delivered_read_in_one_post_fills_every_timestamp(post_webhook, sen
     pricing = {"pricing_model": "PMP", "category": "marketing", "type": "regular"}
     response = post_webhook(
         status_payload(
-            status("wamid.A", "read", T0 + 30), status("wamid.A", "sent", T0, pricing=pricing), status("wamid.A", "delivered", T0 + 10)
+            status("wamid.A", "read", T0 + 30),
+            status("wamid.A", "sent", T0, pricing=pricing),
+            status("wamid.A", "delivered", T0 + 10),
         )
     )
     assert response.status_code == 200

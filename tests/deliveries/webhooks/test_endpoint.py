@@ -1,0 +1,146 @@
+"""The endpoint: handshake, signature, durable raw row, rejected bodies, unrouted payloads, retries, pruning."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from django_q.models import Schedule
+
+from deliveries.models import Delivery, DeliveryStatus, WebhookEvent, WebhookProcessingState
+from deliveries.webhooks import processing
+from deliveries.webhooks.reprocessing import webhook_events_prune, webhook_events_retry_due
+from tests import factories
+from tests.deliveries.webhooks.conftest import APP_SECRET, status, status_payload
+from wacampaigns.whatsapp.signatures import compute_signature
+
+pytestmark = pytest.mark.django_db
+URL = "/webhooks/whatsapp/"
+
+
+def test_the_route_is_named():
+    assert reverse("deliveries:whatsapp_webhook") == URL
+
+
+def test_handshake_echoes_the_challenge_for_any_configured_token(client, meta_app):
+    factories.meta_app(webhook_verify_token="another-token")
+    for token in ("the-verify-token", "another-token"):
+        response = client.get(URL, {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1158201444"})
+        assert (response.status_code, response.content) == (200, b"1158201444")
+    wrong = client.get(URL, {"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"})
+    no_mode = client.get(URL, {"hub.verify_token": "the-verify-token", "hub.challenge": "1"})
+    assert (wrong.status_code, no_mode.status_code) == (403, 403)
+
+
+@pytest.mark.parametrize(
+    "signature", [None, "", "sha256=" + "0" * 64, "sha1=abc", compute_signature(b"{}", APP_SECRET)]
+)
+def test_missing_or_wrong_signature_is_refused_and_nothing_changes(post_webhook, sender, signature):
+    delivery = factories.delivery(sender=sender, wamid="wamid.Z", status=DeliveryStatus.ACCEPTED)
+    payload = status_payload(status("wamid.Z", "read", 1_767_225_600))
+    response = post_webhook(payload, secret=None, signature=signature)
+    assert response.status_code == 403
+    assert WebhookEvent.objects.count() == 0
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.read_at) == (DeliveryStatus.ACCEPTED, None)
+
+
+def test_a_secret_of_another_configured_app_is_accepted(post_webhook, meta_app):
+    other = factories.meta_app(app_secret="second-app-secret")
+    response = post_webhook({"object": "whatsapp_business_account", "entry": []}, secret="second-app-secret")
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().meta_app_id == other.pk
+
+
+def test_malformed_json_with_a_valid_signature_is_400_and_kept(post_webhook):
+    body = b'{"object": "whatsapp_business_account", "entry": [ \xff'
+    response = post_webhook(body)
+    assert response.status_code == 400
+    event = WebhookEvent.objects.get()
+    assert event.state == WebhookProcessingState.REJECTED
+    assert event.raw_body.startswith('{"object": "whatsapp_business_account", "entry": [ ')
+    assert event.signature_valid is True
+    assert "Not JSON" in event.processing_error
+
+
+def test_a_payload_for_an_unknown_account_is_stored_unrouted_and_answered_200(post_webhook, meta_app):
+    response = post_webhook(status_payload(status("wamid.U", "sent", 1), phone_number_id="999", waba_id="999"))
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.state, event.business_account_id, event.attempts) == (WebhookProcessingState.UNROUTED, None, 1)
+
+
+def test_an_account_of_another_app_is_not_routed(post_webhook, meta_app):
+    foreign = factories.business_account(waba_id="5467539754836534")  # belongs to another Meta app
+    factories.phone_number(business_account=foreign, phone_number_id="1122334455667")
+    post_webhook(status_payload(status("wamid.U", "sent", 1)))
+    assert WebhookEvent.objects.get().state == WebhookProcessingState.UNROUTED
+
+
+def test_a_processing_failure_keeps_the_raw_row_with_its_error_and_is_retried(post_webhook, sender, monkeypatch):
+    delivery = factories.delivery(sender=sender, wamid="wamid.E", status=DeliveryStatus.ACCEPTED)
+    real = processing.delivery_statuses_apply
+
+    def broken(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(processing, "delivery_statuses_apply", broken)
+    response = post_webhook(status_payload(status("wamid.E", "delivered", 1_767_225_600)))
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.state, event.attempts) == (WebhookProcessingState.FAILED, 1)
+    assert "RuntimeError: disk on fire" in event.processing_error
+    assert Delivery.objects.get(pk=delivery.pk).status == DeliveryStatus.ACCEPTED
+
+    monkeypatch.setattr(processing, "delivery_statuses_apply", real)
+    result = webhook_events_retry_due()
+    assert (result.tried, result.processed) == (1, 1)
+    event.refresh_from_db()
+    assert (event.state, event.attempts, event.processing_error) == (WebhookProcessingState.PROCESSED, 2, "")
+    assert Delivery.objects.get(pk=delivery.pk).status == DeliveryStatus.DELIVERED
+
+
+def test_the_retry_skips_rows_over_the_attempt_cap_and_fresh_pending_rows(settings, meta_app):
+    settings.WEBHOOK_PROCESSING_MAX_ATTEMPTS = 3
+    body = json.dumps({"object": "whatsapp_business_account", "entry": []})
+    capped = WebhookEvent.objects.create(raw_body=body, signature_valid=True, state="failed", attempts=3)
+    fresh = WebhookEvent.objects.create(raw_body=body, signature_valid=True)
+    abandoned = WebhookEvent.objects.create(raw_body=body, signature_valid=True)
+    WebhookEvent.objects.filter(pk=abandoned.pk).update(received_at=timezone.now() - timedelta(minutes=10))
+    assert webhook_events_retry_due().tried == 1
+    states = dict(WebhookEvent.objects.values_list("pk", "state"))
+    assert states == {capped.pk: "failed", fresh.pk: "pending", abandoned.pk: "processed"}
+
+
+def test_pruning_deletes_raw_events_older_than_the_retention(settings):
+    settings.WEBHOOK_EVENT_RETENTION_DAYS = 30
+    old, recent = (WebhookEvent.objects.create(raw_body="{}", signature_valid=True) for _ in range(2))
+    WebhookEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=31))
+    WebhookEvent.objects.filter(pk=recent.pk).update(received_at=timezone.now() - timedelta(days=29))
+    assert webhook_events_prune() == 1
+    assert list(WebhookEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_retry_and_pruning_are_scheduled_after_migrate():
+    schedules = dict(
+        Schedule.objects.filter(func__startswith="deliveries.webhooks.").values_list("func", "schedule_type")
+    )
+    assert schedules == {
+        "deliveries.webhooks.tasks.webhook_events_retry": Schedule.MINUTES,
+        "deliveries.webhooks.tasks.webhook_events_prune_old": Schedule.DAILY,
+    }
+
+
+def test_admin_action_reprocesses_selected_rows(admin_client, meta_app):
+    body = json.dumps({"object": "whatsapp_business_account", "entry": []})
+    failed = WebhookEvent.objects.create(raw_body=body, signature_valid=True, state="failed", attempts=25)
+    response = admin_client.post(
+        reverse("admin:deliveries_webhookevent_changelist"),
+        {"action": "reprocess", "_selected_action": [failed.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    failed.refresh_from_db()
+    assert (failed.state, failed.attempts) == (WebhookProcessingState.PROCESSED, 26)
+    assert "1 processed" in response.content.decode()
