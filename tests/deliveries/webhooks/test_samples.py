@@ -1,11 +1,11 @@
-"""Every webhook sample from the reference (and the v24+ fixtures) posted signed, the database checked field by field."""
+"""Every webhook sample (reference and v24+ fixtures) posted signed; the database checked field by field."""
 
 from datetime import UTC, datetime
 
 import pytest
 
 from contacts.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact, MarketingConsent
-from deliveries.models import Delivery, DeliveryStatus, ErrorClass, InboundMessage, WebhookEvent
+from deliveries.models import DeliveryStatus, ErrorClass, InboundMessage, WebhookEvent
 from deliveries.models import WebhookProcessingState as State
 from templates_app.models import QualityRating, TemplateCategory, TemplateStatus
 from tests import factories
@@ -262,7 +262,7 @@ def test_v24_status_batch_with_user_ids_usernames_and_no_conversation(post_webho
         status=DeliveryStatus.SENDING,
         claim_token="7f9c1c1e-0000-4000-8000-000000000001",
         claimed_at=ts(1767225590),
-    )  # noqa: E501
+    )
     read = factories.delivery(sender=phone, wamid="wamid.v24-read", status="accepted")
     stopped_contact = factories.contact(marketing_consent="unknown")
     failed = factories.delivery(sender=phone, contact=stopped_contact, status=DeliveryStatus.AMBIGUOUS)
