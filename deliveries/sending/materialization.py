@@ -1,0 +1,125 @@
+"""Audience → queued Delivery rows: INSERT … SELECT in committed chunks of contact ids, resumable after a crash.
+
+The campaign's `audience_cursor` is the last contact id done, written in the chunk's own transaction, so a
+restarted materializer continues after it; the unique (campaign, contact) constraint makes a chunk that is
+run twice harmless. No transaction spans more than one chunk, so other writers are never blocked for long.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.fields import BigIntegerField, CharField, DateTimeField, IntegerField
+from django.utils import timezone
+
+from contacts.models import Contact
+from deliveries.models import Delivery, DeliveryPriority, DeliveryStatus
+from templates_app.models import TemplateCategory
+from wacampaigns.models import Campaign, CampaignStatus
+from wacampaigns.selectors import campaign_eligible_contacts, campaign_template
+
+logger = logging.getLogger(__name__)
+
+# Rows a materializer may hold the campaign for between two chunks before another may take over.
+LEASE_SECONDS = 120
+MATERIALIZING = (CampaignStatus.LAUNCHING, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+
+# Columns of the INSERT, each with the SELECT expression that fills it.
+_TEXT_COLUMNS = (
+    "template_name",
+    "language",
+    "recipient",
+    "error_class",
+    "error_title",
+    "error_details",
+    "skip_reason",
+    "skip_details",
+    "pricing_category",
+)
+
+
+def _insert_sql(campaign: Campaign, *, after_id: int, up_to_id: int, marketing: bool) -> tuple[str, list]:
+    now = timezone.now()
+    contacts = campaign_eligible_contacts(campaign, marketing=marketing).filter(id__gt=after_id, id__lte=up_to_id)
+    text = {name: Value("", output_field=CharField()) for name in _TEXT_COLUMNS}
+    text["template_name"] = Value(campaign.template_name, output_field=CharField())
+    # Every column is an annotation, added in the INSERT's column order, so the SELECT lists them in that order.
+    columns = {
+        "campaign_id": Value(campaign.pk, output_field=BigIntegerField()),
+        "contact_id": F("id"),
+        "sender_id": Value(campaign.sender_id, output_field=BigIntegerField()),
+        "priority": Value(int(DeliveryPriority.CAMPAIGN), output_field=IntegerField()),
+        "status": Value(DeliveryStatus.QUEUED.value, output_field=CharField()),
+        "attempts": Value(0, output_field=IntegerField()),
+        "not_before": Value(now, output_field=DateTimeField()),
+        "created_at": Value(now, output_field=DateTimeField()),
+        **text,
+    }
+    aliases = {f"m_{name}": expression for name, expression in columns.items()}
+    select = contacts.annotate(**aliases).values_list(*aliases).order_by()
+    select_sql, params = select.query.sql_with_params()
+    table = Delivery._meta.db_table
+    names = ", ".join(columns)
+    return f"INSERT INTO {table} ({names}) {select_sql} ON CONFLICT DO NOTHING", list(params)
+
+
+def _chunk_end(after_id: int, size: int) -> int | None:
+    """The id of the `size`-th contact after `after_id` (or the last one), None when there is none."""
+    ids = Contact.objects.filter(id__gt=after_id).order_by("id").values_list("id", flat=True)
+    end = ids[size - 1 : size].first()
+    if end is not None:
+        return end
+    return Contact.objects.filter(id__gt=after_id).order_by("-id").values_list("id", flat=True).first()
+
+
+def campaign_materialize(*, campaign_id: int, on_first_chunk=None) -> int:
+    """Materialize the campaign's audience until done (or cancelled); returns rows inserted by this call.
+
+    `on_first_chunk` runs once the first chunk is committed (the launch starts the senders there).
+    """
+    inserted = 0
+    chunk = settings.MATERIALIZE_FIRST_CHUNK
+    first = True
+    while True:
+        with transaction.atomic():
+            campaign = Campaign.objects.select_for_update().select_related("sender").get(pk=campaign_id)
+            if campaign.audience_materialized_at is not None or campaign.status not in MATERIALIZING:
+                break
+            now = timezone.now()
+            Campaign.objects.filter(pk=campaign_id).update(
+                materializer_lease_until=now + timedelta(seconds=LEASE_SECONDS)
+            )
+            template = campaign_template(campaign)
+            marketing = template is None or template.category == TemplateCategory.MARKETING
+            end = _chunk_end(campaign.audience_cursor, chunk)
+            if end is None:
+                _finish(campaign, now)
+                break
+            sql, params = _insert_sql(campaign, after_id=campaign.audience_cursor, up_to_id=end, marketing=marketing)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                inserted += max(cursor.rowcount, 0)
+            Campaign.objects.filter(pk=campaign_id).update(audience_cursor=end)
+        if first and on_first_chunk is not None:
+            on_first_chunk(campaign)
+        first = False
+        chunk = settings.MATERIALIZE_CHUNK
+    if first and on_first_chunk is not None:
+        on_first_chunk(Campaign.objects.get(pk=campaign_id))
+    return inserted
+
+
+def _finish(campaign: Campaign, now) -> None:
+    size = Delivery.objects.filter(campaign=campaign).count()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        audience_materialized_at=now, audience_size=size, materializer_lease_until=None, updated_at=now
+    )
+    # A paused or cancelled campaign keeps its status; a launching one starts running.
+    Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.LAUNCHING).update(
+        status=CampaignStatus.RUNNING, updated_at=now
+    )
+    logger.info("Campaign %s materialized: %s recipients", campaign.pk, size)

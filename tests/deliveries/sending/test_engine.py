@@ -1,0 +1,215 @@
+"""Claiming, retries, throttling, the reaper, ambiguous rows, completion and operator controls."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from deliveries.models import Delivery, DeliveryStatus, SenderLease, SenderRateState
+from deliveries.sending import claiming, maintenance
+from deliveries.sending.materialization import campaign_materialize
+from deliveries.sending.rate_limit import DatabaseBucket
+from deliveries.sending.sender import Sender
+from tests import factories
+from wacampaigns.models import CampaignStatus
+from wacampaigns.services import (
+    CampaignActionRefused,
+    campaign_cancel,
+    campaign_launch,
+    campaign_pause,
+    campaign_resume,
+    campaign_retry_failed,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def launched(campaign):
+    campaign_launch(campaign=campaign)
+    campaign_materialize(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def test_launch_returns_at_once_and_materialization_resumes_from_its_cursor(campaign_for, settings):
+    settings.MATERIALIZE_FIRST_CHUNK = 2
+    settings.MATERIALIZE_CHUNK = 2
+    campaign = campaign_for(contacts=5)
+    campaign_launch(campaign=campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.LAUNCHING
+    assert campaign.deliveries.count() == 0
+
+    def worker_dies(campaign):
+        raise RuntimeError("worker died")
+
+    with pytest.raises(RuntimeError):
+        # A crash after the first committed chunk…
+        campaign_materialize(campaign_id=campaign.pk, on_first_chunk=worker_dies)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.LAUNCHING
+    assert campaign.deliveries.count() == 2
+    # …resumes after the cursor; nothing is inserted twice.
+    campaign_materialize(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.RUNNING
+    assert campaign.audience_size == 5
+    assert campaign.deliveries.values("contact").distinct().count() == 5
+
+
+def test_launch_is_refused_when_the_template_is_not_approved(campaign_for, spring_sale):
+    campaign = campaign_for(contacts=1)
+    spring_sale.status = "PAUSED"
+    spring_sale.save()
+    with pytest.raises(CampaignActionRefused, match="not approved"):
+        campaign_launch(campaign=campaign)
+
+
+def test_concurrent_claims_take_disjoint_rows_transactional_first(campaign_for, phone_number):
+    campaign = launched(campaign_for(contacts=6))
+    api_row = factories.delivery(
+        sender=phone_number,
+        priority=0,
+        recipient="+34600000001",
+        parameters=[],
+        template_name="hello_world",
+        language="en_US",
+        contact=None,
+    )
+    campaigns = claiming.claimable_campaign_ids(phone_number)
+    first = claiming.rows_claim(phone_number=phone_number, token=uuid.uuid4(), limit=4, campaign_ids=campaigns)
+    second = claiming.rows_claim(phone_number=phone_number, token=uuid.uuid4(), limit=4, campaign_ids=campaigns)
+    assert first[0] == api_row.pk
+    assert set(first).isdisjoint(second)
+    assert len(first) + len(second) == 7
+    assert Delivery.objects.filter(status=DeliveryStatus.SENDING).count() == 7
+    assert campaign.deliveries.filter(status=DeliveryStatus.QUEUED).count() == 0
+
+
+def test_server_errors_are_retried_later_and_throttling_slows_the_bucket(start_simulator, campaign_for, settings):
+    simulator = start_simulator(http_500_share=1.0)
+    settings.SENDER_MAX_ATTEMPTS = 3
+    campaign = campaign_for(contacts=3)
+    campaign.sender.business_account.graph_api_base_url = simulator.base_url
+    campaign.sender.business_account.save()
+    campaign = launched(campaign)
+    Sender(phone_number_id=campaign.sender_id).run()
+    rows = list(campaign.deliveries.all())
+    assert all(r.status == DeliveryStatus.QUEUED and r.not_before > timezone.now() for r in rows)
+    assert all(r.attempts == 1 and r.error_code is not None and r.attempted_at is None for r in rows)
+
+    simulator.configure(http_500_share=0.0, throughput_per_second=1.0, throughput_burst=1.0)
+    Delivery.objects.update(not_before=timezone.now())
+    Sender(phone_number_id=campaign.sender_id, time_box_seconds=1).run()
+    assert SenderRateState.objects.get(phone_number=campaign.sender).throttled_count >= 1
+    assert campaign.deliveries.filter(status=DeliveryStatus.ACCEPTED).count() >= 1
+    assert len(simulator.messages()) == campaign.deliveries.filter(status=DeliveryStatus.ACCEPTED).count()
+
+
+def test_read_timeouts_make_rows_ambiguous_never_resent_before_proof(start_simulator, campaign_for, settings):
+    settings.GRAPH_API_READ_TIMEOUT_SECONDS = 0.3
+    simulator = start_simulator(timeout_after_accept_share=1.0, timeout_hang_ms=1000)
+    campaign = campaign_for(contacts=2)
+    campaign.sender.business_account.graph_api_base_url = simulator.base_url
+    campaign.sender.business_account.save()
+    campaign = launched(campaign)
+    Sender(phone_number_id=campaign.sender_id).run()
+    assert campaign.deliveries.filter(status=DeliveryStatus.AMBIGUOUS).count() == 2
+    assert len(simulator.messages()) == 2
+
+    settings.AMBIGUOUS_GRACE_SECONDS = 0
+    # Grace passed but no webhook proves the pipeline works: they wait.
+    assert maintenance.ambiguous_rows_resolve() == 0
+    # A later send of the same number was reported by a webhook: silence now means "never accepted".
+    factories.delivery(
+        sender=campaign.sender,
+        status=DeliveryStatus.DELIVERED,
+        wamid="wamid.later",
+        accepted_at=timezone.now() + timedelta(seconds=1),
+    )
+    assert maintenance.ambiguous_rows_resolve() == 2
+    assert campaign.deliveries.filter(status=DeliveryStatus.QUEUED, attempted_at__isnull=True).count() == 2
+
+
+def test_the_reaper_recovers_claims_of_dead_senders(campaign_for):
+    campaign = launched(campaign_for(contacts=4))
+    dead = uuid.uuid4()
+    ids = claiming.rows_claim(phone_number=campaign.sender, token=dead, limit=4, campaign_ids=[campaign.pk])
+    Delivery.objects.filter(id__in=ids[:2]).update(attempted_at=timezone.now())
+    Delivery.objects.filter(id__in=ids).update(claimed_at=timezone.now() - timedelta(seconds=30))
+    live = uuid.uuid4()
+    SenderLease.objects.create(
+        phone_number=campaign.sender, slot=0, holder=live, expires_at=timezone.now() + timedelta(seconds=60)
+    )
+    assert maintenance.stale_claims_recover() == (2, 2)
+    assert campaign.deliveries.filter(status=DeliveryStatus.AMBIGUOUS).count() == 2
+    assert campaign.deliveries.filter(status=DeliveryStatus.QUEUED).count() == 2
+
+
+def test_the_reaper_restarts_senders_for_due_work(campaign_for):
+    campaign = launched(campaign_for(contacts=2, concurrency=3))
+    slots = maintenance.sender_slots_to_start()
+    assert sorted(s.slot for s in slots) == [0, 1, 2]
+    SenderLease.objects.create(
+        phone_number=campaign.sender, slot=1, holder=uuid.uuid4(), expires_at=timezone.now() + timedelta(seconds=60)
+    )
+    assert sorted(s.slot for s in maintenance.sender_slots_to_start()) == [0, 2]
+
+
+def test_completed_only_when_nothing_is_queued_sending_or_ambiguous(simulator, campaign_for):
+    campaign = launched(campaign_for(contacts=2))
+    assert maintenance.campaigns_complete() == []
+    Sender(phone_number_id=campaign.sender_id).run()
+    campaign.deliveries.filter(pk=campaign.deliveries.first().pk).update(status=DeliveryStatus.AMBIGUOUS)
+    assert maintenance.campaigns_complete() == []
+    campaign.deliveries.update(status=DeliveryStatus.SENT)
+    assert maintenance.campaigns_complete() == [campaign.pk]
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.COMPLETED
+
+
+def test_pause_resume_cancel_and_retry_failed(simulator, campaign_for):
+    campaign = launched(campaign_for(contacts=4))
+    campaign_pause(campaign=campaign, reason="staff")
+    assert Sender(phone_number_id=campaign.sender_id).run().claimed == 0
+    campaign_resume(campaign=campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.RUNNING
+
+    rows = list(campaign.deliveries.order_by("id"))
+    Delivery.objects.filter(pk=rows[0].pk).update(
+        status=DeliveryStatus.FAILED, error_class="retryable", error_code=131000, failed_at=timezone.now()
+    )
+    Delivery.objects.filter(pk=rows[1].pk).update(
+        status=DeliveryStatus.FAILED, error_class="retryable", error_code=131049, failed_at=timezone.now()
+    )
+    Delivery.objects.filter(pk=rows[2].pk).update(
+        status=DeliveryStatus.FAILED, error_class="recipient", error_code=131026, failed_at=timezone.now()
+    )
+    assert campaign_retry_failed(campaign=campaign) == 1
+    assert Delivery.objects.get(pk=rows[0].pk).status == DeliveryStatus.QUEUED
+    Delivery.objects.filter(pk=rows[1].pk).update(failed_at=timezone.now() - timedelta(hours=25))
+    assert campaign_retry_failed(campaign=campaign) == 1
+
+    assert campaign_cancel(campaign=campaign) == 3
+    assert not campaign.deliveries.filter(status=DeliveryStatus.QUEUED).exists()
+    assert Sender(phone_number_id=campaign.sender_id).run().claimed == 0
+
+
+def test_a_stopped_account_sends_nothing(simulator, campaign_for):
+    campaign = launched(campaign_for(contacts=2))
+    account = campaign.sender.business_account
+    account.sending_state, account.stop_reason = "stopped", "token expired"
+    account.save()
+    assert Sender(phone_number_id=campaign.sender_id).run().claimed == 0
+    assert simulator.messages() == []
+
+
+def test_the_database_bucket_is_shared(phone_number):
+    first, second = DatabaseBucket(phone_number), DatabaseBucket(phone_number)
+    SenderRateState.objects.filter(phone_number=phone_number).update(tokens=10, refilled_at=0)
+    taken = first.take(1000).granted + second.take(1000).granted
+    assert taken <= phone_number.throughput_limit * 0.97 * 0.1 + 1
+    assert first.throttled() == pytest.approx(phone_number.throughput_limit * 0.97 * 0.5)
+    assert SenderRateState.objects.get(phone_number=phone_number).throttled_count == 1

@@ -1,0 +1,82 @@
+"""The sender loop against the simulator: claim, render at claim, send, record exactly what was sent."""
+
+import pytest
+from django.utils import timezone
+
+from contacts.models import ConsentKind, ConsentScope, ConsentSource
+from contacts.services import contact_consent_record
+from deliveries.models import Delivery, DeliveryStatus, SkipReason
+from deliveries.sending.materialization import campaign_materialize
+from deliveries.sending.sender import Sender
+from wacampaigns.models import CampaignStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def launched(campaign):
+    campaign.status, campaign.launched_at = CampaignStatus.LAUNCHING, timezone.now()
+    campaign.save()
+    campaign_materialize(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def test_a_campaign_is_sent_once_to_each_recipient_with_its_parameters_recorded(simulator, campaign_for):
+    campaign = launched(campaign_for(contacts=7))
+    assert campaign.status == CampaignStatus.RUNNING
+    assert campaign.audience_size == 7
+
+    report = Sender(phone_number_id=campaign.sender_id).run()
+
+    assert report.sent == 7
+    log = simulator.messages()
+    assert sorted(entry["to"] for entry in log) == sorted(d.contact.phone for d in campaign.deliveries.all())
+    for delivery in campaign.deliveries.select_related("contact"):
+        entry = next(e for e in log if e["biz_opaque_callback_data"] == str(delivery.pk))
+        assert delivery.status == DeliveryStatus.ACCEPTED
+        assert delivery.wamid == entry["wamid"]
+        assert entry["parameters"] == [delivery.contact.name, "SPRING20"]
+        assert delivery.parameters == entry["components"]
+        assert delivery.attempted_at is not None
+        assert delivery.attempts == 1
+        assert (delivery.template_name, delivery.language) == ("spring_sale", "en_US")
+
+
+def test_consent_is_checked_again_at_send_time(simulator, campaign_for):
+    campaign = launched(campaign_for(contacts=3))
+    leaver = campaign.deliveries.first().contact
+    contact_consent_record(
+        contact=leaver, kind=ConsentKind.OPT_OUT, scope=ConsentScope.MARKETING, source=ConsentSource.KEYWORD
+    )
+
+    Sender(phone_number_id=campaign.sender_id).run()
+
+    row = Delivery.objects.get(campaign=campaign, contact=leaver)
+    assert (row.status, row.skip_reason) == (DeliveryStatus.SKIPPED, SkipReason.OPTED_OUT)
+    assert leaver.phone not in {entry["to"] for entry in simulator.messages()}
+    assert len(simulator.messages()) == 2
+
+
+def test_a_missing_variable_skips_only_that_recipient(simulator, campaign_for):
+    campaign = launched(campaign_for(contacts=2))
+    nameless = campaign.deliveries.first().contact
+    nameless.name = ""
+    nameless.save()
+
+    Sender(phone_number_id=campaign.sender_id).run()
+
+    row = Delivery.objects.get(campaign=campaign, contact=nameless)
+    assert (row.status, row.skip_reason) == (DeliveryStatus.SKIPPED, SkipReason.MISSING_VARIABLE)
+    assert len(simulator.messages()) == 1
+
+
+def test_a_paused_campaign_is_not_claimed(simulator, campaign_for):
+    campaign = launched(campaign_for(contacts=3))
+    campaign.status = CampaignStatus.PAUSED
+    campaign.save()
+
+    report = Sender(phone_number_id=campaign.sender_id).run()
+
+    assert report.claimed == 0
+    assert simulator.messages() == []
+    assert campaign.deliveries.filter(status=DeliveryStatus.QUEUED).count() == 3
