@@ -73,3 +73,6 @@ class InboundMessageAdmin(SystemWrittenAdmin):
     list_select_related = ["contact", "phone_number"]
     search_fields = ["=from_phone", "=wamid", "=contact__phone"]
     ordering = ["-sent_at", "-id"]
+
+
+from deliveries.api import admin as api_admin  # noqa: E402, F401

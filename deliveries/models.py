@@ -303,3 +303,6 @@ class InboundMessage(models.Model):
 
     def __str__(self):
         return f"{self.message_type} from {self.from_phone or self.from_user_id}"
+
+
+from deliveries.api.models import *  # noqa: E402, F403

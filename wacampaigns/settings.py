@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    "ninja",
     "import_export",
     "contacts",
     "wacampaigns",
@@ -208,6 +209,23 @@ CONSENT_OPT_IN_CONFIRMATION_TEXT = env.str(
 )
 # Meta posts up to 3 MB per webhook (reference/cloud-api.md §5.3); Django's default cap is 2.5 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+
+# --- Integration API (deliveries/api, /api/v1/) --------------------------------------------------------
+# Requests per minute per API key (each key may set its own); counted in the shared cache. 0: no limit.
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+# How long an Idempotency-Key's first answer is replayed.
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+# Outbound event webhooks: an event a subscriber keeps refusing is retried with exponential backoff (from the
+# base, capped) for this many hours, then abandoned (logged) so that the events after it flow again.
+API_EVENTS_RETRY_HOURS = env.float("API_EVENTS_RETRY_HOURS", default=24)
+API_EVENTS_BACKOFF_BASE_SECONDS = env.float("API_EVENTS_BACKOFF_BASE_SECONDS", default=5)
+API_EVENTS_BACKOFF_MAX_SECONDS = env.float("API_EVENTS_BACKOFF_MAX_SECONDS", default=3600)
+API_EVENTS_CONNECT_TIMEOUT_SECONDS = env.float("API_EVENTS_CONNECT_TIMEOUT_SECONDS", default=3)
+API_EVENTS_READ_TIMEOUT_SECONDS = env.float("API_EVENTS_READ_TIMEOUT_SECONDS", default=10)
+# The scheduled dispatcher (every minute) works at most this long per run, leaving when the outbox is empty.
+API_EVENTS_DISPATCH_TIME_BOX_SECONDS = env.float("API_EVENTS_DISPATCH_TIME_BOX_SECONDS", default=50)
+# Days events and their delivery log are kept.
+API_EVENTS_RETENTION_DAYS = env.int("API_EVENTS_RETENTION_DAYS", default=14)
 
 # --- `make demo` ---------------------------------------------------------------------------------
 DEMO_HOST = env.str("DEMO_HOST", default="127.0.0.1")

@@ -13,4 +13,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("contacts.urls")),
     path("", include("deliveries.urls")),
+    path("", include("deliveries.api.urls")),
 ]

@@ -1,0 +1,99 @@
+"""Idempotency-Key handling: the first answer to a request is kept 24 hours and replayed for repeats.
+
+The record is inserted *before* the work, in the request's transaction: a concurrent duplicate waits on the
+unique (api key, idempotency key) index (PostgreSQL) or on the write lock (SQLite), then finds the committed
+record and replays it. An error rolls the record back with everything else, so a failed request may be retried
+with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deliveries.api.errors import IdempotencyKeyReused, InvalidIdempotencyKey
+from deliveries.api.models import ApiKey, IdempotencyRecord
+
+KEY_MAX_LENGTH = 255
+PENDING_STATUS = 0
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict[str, Any]
+
+
+class ConcurrentDuplicate(Exception):
+    """Another request with the same key committed first: answer with its response."""
+
+
+def request_fingerprint(*, method: str, path: str, payload: Any) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def idempotency_key_clean(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    key = raw.strip()
+    if not key or len(key) > KEY_MAX_LENGTH:
+        raise InvalidIdempotencyKey(
+            f"The Idempotency-Key header must be 1 to {KEY_MAX_LENGTH} characters, e.g. a UUID per operation."
+        )
+    return key
+
+
+def _replay_or_refuse(record: IdempotencyRecord, fingerprint: str) -> Replay:
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used in the last 24 hours for a different request: use a new key for a new "
+            "request, or repeat the first request exactly.",
+            details={"idempotency_key": record.key},
+        )
+    return Replay(record.response_status, record.response_body)
+
+
+def idempotency_begin(*, api_key: ApiKey, key: str, fingerprint: str) -> Replay | IdempotencyRecord:
+    """Inside the request's transaction: a Replay of the first answer, or a new pending record to complete."""
+    now = timezone.now()
+    existing = IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
+    if existing is not None:
+        if existing.expires_at > now and existing.response_status != PENDING_STATUS:
+            return _replay_or_refuse(existing, fingerprint)
+        existing.delete()
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(
+                api_key=api_key,
+                key=key,
+                request_hash=fingerprint,
+                response_status=PENDING_STATUS,
+                response_body={},
+                expires_at=now + timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
+            )
+    except IntegrityError as err:
+        raise ConcurrentDuplicate(key) from err
+
+
+def idempotency_replay_after_conflict(*, api_key: ApiKey, key: str, fingerprint: str) -> Replay:
+    """After ConcurrentDuplicate (the request's transaction rolled back): the winner's committed answer."""
+    record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
+    return _replay_or_refuse(record, fingerprint)
+
+
+def idempotency_complete(*, record: IdempotencyRecord, status: int, body: dict[str, Any]) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).update(response_status=status, response_body=body)
+
+
+def idempotency_records_prune() -> int:
+    """Deletes records past their 24 hours."""
+    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted

@@ -1,0 +1,256 @@
+"""Transactional sends through the API: one queued Delivery row without a campaign, rendered up front.
+
+The row is claimed by the sending engine ahead of campaign rows (priority TRANSACTIONAL) and goes through the
+same claim path, rate limits and retry rules; the request never calls the Cloud API itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from contacts.models import Contact, MarketingConsent
+from deliveries.api.contacts import api_phone, contact_upsert_from_api
+from deliveries.api.errors import (
+    ContactOptedOut,
+    InvalidParameter,
+    MarketingToUsNumber,
+    MessageNotFound,
+    MissingParameter,
+    NoMarketingConsent,
+    SendingStopped,
+    TemplateLanguageRequired,
+    TemplateNotApproved,
+    UnknownParameter,
+    UnknownSender,
+    UnknownTemplate,
+)
+from deliveries.api.models import ApiKey
+from deliveries.models import Delivery, DeliveryPriority, DeliveryStatus
+from deliveries.sending.controls import senders_start
+from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
+from templates_app.rendering import (
+    MissingVariable,
+    ParameterValueInvalid,
+    TemplateParameter,
+    template_components_render,
+    template_parameters,
+)
+from templates_app.selectors import template_versions
+from wacampaigns.models import BusinessAccount, PhoneNumber, SendingState, VariableSource
+
+
+@dataclass(frozen=True)
+class MessageRequest:
+    to: str
+    template_name: str
+    language: str | None = None
+    parameters: dict[str, str] | list[str] = field(default_factory=dict)
+    sender: str | None = None
+    contact_name: str | None = None
+    contact_language: str | None = None
+    contact_attributes: dict[str, Any] | None = None
+
+
+def _sender(account: BusinessAccount, phone_number_id: str | None) -> PhoneNumber:
+    numbers = PhoneNumber.objects.filter(business_account=account).order_by("id")
+    sender = numbers.filter(phone_number_id=phone_number_id).first() if phone_number_id else numbers.first()
+    if sender is None:
+        known = list(numbers.values_list("phone_number_id", flat=True)[:20])
+        raise UnknownSender(
+            f"Phone number id {phone_number_id!r} is not one of this account's numbers: use one of {known}."
+            if phone_number_id
+            else "This WhatsApp account has no phone number to send from: add one in the admin.",
+            details={"sender": phone_number_id, "phone_number_ids": known},
+        )
+    return sender
+
+
+def _template(account: BusinessAccount, name: str, language: str | None, contact: Contact) -> MessageTemplate:
+    versions = template_versions(business_account=account, name=name)
+    if not versions:
+        raise UnknownTemplate(
+            f"No template named {name!r} in this WhatsApp account: check the name, or sync templates in the admin.",
+            details={"template": name},
+        )
+    languages = sorted(versions)
+    if language:
+        chosen = versions.get(language)
+        if chosen is None:
+            raise UnknownTemplate(
+                f"Template {name!r} has no {language} version: use one of {languages}.",
+                details={"template": name, "language": language, "languages": languages},
+            )
+    else:
+        own = contact.language
+        chosen = versions.get(own) or (versions.get(own.split("_", 1)[0]) if own else None)
+        if chosen is None:
+            approved = [code for code, version in versions.items() if version.status == TemplateStatus.APPROVED]
+            if len(approved) != 1:
+                raise TemplateLanguageRequired(
+                    f"Template {name!r} has several languages and the contact has none of them: set "
+                    f"`template.language` to one of {sorted(approved) or languages}.",
+                    details={"template": name, "languages": languages},
+                )
+            chosen = versions[approved[0]]
+    if chosen.status != TemplateStatus.APPROVED:
+        raise TemplateNotApproved(
+            f"Template {name!r} [{chosen.language}] is {chosen.get_status_display().lower()} at Meta, not approved.",
+            details={"template": name, "language": chosen.language, "status": chosen.status},
+        )
+    return chosen
+
+
+def _parameters_for(name: str, by_key: dict[str, TemplateParameter]) -> list[TemplateParameter]:
+    """A full key ("body.1", "button.0") names one parameter; a bare name every header and body one of that name."""
+    if name in by_key:
+        return [by_key[name]]
+    return [by_key[key] for key in (f"header.{name}", f"body.{name}") if key in by_key]
+
+
+def _variable_mapping(template: MessageTemplate, parameters: dict[str, str] | list[str]) -> dict[str, dict]:
+    """The request's parameters as constant values of a variable mapping (the renderer's input)."""
+    expected = template_parameters(template)
+    by_key = {parameter.key: parameter for parameter in expected}
+    keys = [parameter.key for parameter in expected]
+    values: dict[str, str] = {}
+    if isinstance(parameters, list):
+        if len(parameters) > len(expected):
+            raise UnknownParameter(
+                f"Template {template.name!r} takes {len(expected)} parameters, {len(parameters)} were given.",
+                details={"expected": keys},
+            )
+        values = {parameter.key: value for parameter, value in zip(expected, parameters, strict=False)}
+    else:
+        for name, value in parameters.items():
+            named = _parameters_for(name, by_key)
+            if not named:
+                raise UnknownParameter(
+                    f"Template {template.name!r} [{template.language}] has no parameter {name!r}: it takes {keys}.",
+                    details={"parameter": name, "expected": keys},
+                )
+            values.update({parameter.key: value for parameter in named})
+    missing = [key for key in keys if not str(values.get(key, "")).strip()]
+    if missing:
+        raise MissingParameter(
+            f"Template {template.name!r} [{template.language}] needs a value for {', '.join(missing)}.",
+            details={"missing": missing, "expected": keys},
+        )
+    return {key: {"source": VariableSource.CONSTANT, "value": value} for key, value in values.items()}
+
+
+def _components(template: MessageTemplate, parameters: dict[str, str] | list[str], contact: Contact) -> list[dict]:
+    mapping = _variable_mapping(template, parameters)
+    try:
+        return template_components_render(template=template, variable_mapping=mapping, contact=contact)
+    except ParameterValueInvalid as err:
+        raise InvalidParameter(
+            f"Parameter {err.parameter_key}: {err.reason}.", details={"parameter": err.parameter_key}
+        ) from err
+    except MissingVariable as err:
+        raise MissingParameter(
+            f"Parameter {err.parameter_key} has no usable value.", details={"missing": [err.parameter_key]}
+        ) from err
+
+
+def _consent_check(template: MessageTemplate, contact: Contact, phone: str) -> None:
+    """MARKETING needs an opt-in and no opt-out; UTILITY and AUTHENTICATION need no opt-out of everything."""
+    if contact.opted_out_of_all_at is not None:
+        raise ContactOptedOut(
+            f"{phone} opted out of all messages: nothing may be sent to them until they opt in again.",
+            details={"phone": phone},
+        )
+    if template.category == TemplateCategory.MARKETING:
+        if contact.marketing_consent != MarketingConsent.OPTED_IN:
+            raise NoMarketingConsent(
+                f"{template.name!r} is a MARKETING template and {phone} has "
+                f"{'opted out of' if contact.marketing_consent == MarketingConsent.OPTED_OUT else 'no opt-in to'} "
+                "marketing: record their opt-in with PUT /api/v1/contacts/{phone} first, or use a UTILITY template.",
+                details={"phone": phone, "category": template.category, "marketing": contact.marketing_consent},
+            )
+        if phone.startswith("+1"):
+            raise MarketingToUsNumber(
+                "Meta does not deliver MARKETING templates to +1 (United States) numbers.", details={"phone": phone}
+            )
+
+
+@transaction.atomic
+def api_message_send(*, api_key: ApiKey, request: MessageRequest) -> Delivery:
+    """Validates everything, then queues one transactional Delivery and wakes the number's sender; all or nothing."""
+    account = api_key.business_account
+    phone = api_phone(request.to)
+    sender = _sender(account, request.sender)
+    if account.sending_state != SendingState.ACTIVE:
+        raise SendingStopped(
+            f"Sending is stopped on this WhatsApp account: {account.stop_reason}",
+            details={"reason": account.stop_reason},
+        )
+    contact, _ = contact_upsert_from_api(
+        phone=phone,
+        name=request.contact_name,
+        language=request.contact_language,
+        attributes=request.contact_attributes,
+        merge_attributes=True,
+    )
+    template = _template(account, request.template_name, request.language, contact)
+    components = _components(template, request.parameters, contact)
+    _consent_check(template, contact, phone)
+    delivery = Delivery.objects.create(
+        sender=sender,
+        contact=contact,
+        priority=DeliveryPriority.TRANSACTIONAL,
+        template=template,
+        template_name=template.name,
+        language=template.language,
+        recipient=phone,
+        parameters=components,
+        status=DeliveryStatus.QUEUED,
+        not_before=timezone.now(),
+    )
+    senders_start(phone_number=sender)
+    return delivery
+
+
+def api_message_get(*, api_key: ApiKey, message_id: int) -> Delivery:
+    """A message sent from this key's WhatsApp account; raises MessageNotFound."""
+    delivery = (
+        Delivery.objects.select_related("sender")
+        .filter(pk=message_id, sender__business_account_id=api_key.business_account_id)
+        .first()
+    )
+    if delivery is None:
+        raise MessageNotFound(
+            f"No message {message_id} was sent from this key's WhatsApp account.", details={"id": message_id}
+        )
+    return delivery
+
+
+def message_representation(delivery: Delivery) -> dict[str, Any]:
+    failed = delivery.error_code is not None or delivery.error_title
+    return {
+        "id": delivery.pk,
+        "status": delivery.status,
+        "to": delivery.recipient,
+        "sender": delivery.sender.phone_number_id,
+        "template": {"name": delivery.template_name, "language": delivery.language},
+        "created_at": delivery.created_at,
+        "accepted_at": delivery.accepted_at,
+        "held_at": delivery.held_at,
+        "sent_at": delivery.sent_at,
+        "delivered_at": delivery.delivered_at,
+        "read_at": delivery.read_at,
+        "failed_at": delivery.failed_at,
+        "finished_at": delivery.finished_at,
+        "skip_reason": delivery.skip_reason or None,
+        "error": {
+            "code": delivery.error_code,
+            "title": delivery.error_title,
+            "details": delivery.error_details or delivery.skip_details,
+            "error_class": delivery.error_class,
+        }
+        if failed
+        else None,
+    }
