@@ -100,6 +100,12 @@ class Delivery(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was skipped or cancelled.")
     replied_at = models.DateTimeField(null=True, blank=True)
+    # Click tracking and opt-out crediting (deliveries.analytics): the dashboards count these per campaign.
+    clicked_at = models.DateTimeField(null=True, blank=True, help_text="First click on a tracked link.")
+    click_count = models.PositiveIntegerField(default=0, db_default=0, help_text="Clicks on tracked links.")
+    opted_out_at = models.DateTimeField(
+        null=True, blank=True, help_text="An opt-out credited to this message (see deliveries.analytics.counters)."
+    )
     error_code = models.IntegerField(null=True, blank=True)
     error_subcode = models.IntegerField(null=True, blank=True)
     error_class = models.CharField(max_length=12, choices=ErrorClass.choices, blank=True)
@@ -161,6 +167,17 @@ class Delivery(models.Model):
                 name="delivery_campaign_claim_idx",
             ),
             models.Index(fields=["campaign", "status"], name="delivery_campaign_status_idx"),
+            # Dashboard drill-down and export: keyset pages of one campaign's rows in one status, by id.
+            models.Index(fields=["campaign", "status", "id"], name="delivery_campaign_keyset_idx"),
+            models.Index(
+                fields=["campaign", "id"], condition=Q(replied_at__isnull=False), name="delivery_campaign_replied_idx"
+            ),
+            models.Index(
+                fields=["campaign", "id"], condition=Q(clicked_at__isnull=False), name="delivery_campaign_clicked_idx"
+            ),
+            models.Index(
+                fields=["campaign", "id"], condition=Q(opted_out_at__isnull=False), name="delivery_campaign_opt_out_idx"
+            ),
             # Ambiguous-row policy: has any later send of this number been reported by a webhook?
             models.Index(
                 fields=["sender", "accepted_at"], condition=Q(accepted_at__isnull=False), name="delivery_sender_accepted_idx"
@@ -306,3 +323,4 @@ class InboundMessage(models.Model):
 
 
 from deliveries.api.models import *  # noqa: E402, F403
+from deliveries.analytics.models import *  # noqa: E402, F403

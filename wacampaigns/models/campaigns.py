@@ -49,6 +49,12 @@ class Campaign(models.Model):
     )
     attribute_filters = models.JSONField(default=list, blank=True)
     variable_mapping = models.JSONField(default=dict, blank=True)
+    click_target_url = models.URLField(
+        "click target URL",
+        max_length=2000,
+        blank=True,
+        help_text="Where tracked links and URL buttons of this campaign lead (the only address they redirect to).",
+    )
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Launch automatically at this time.")
     status = models.CharField(max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     pause_reason = models.TextField(blank=True, help_text="Shown to staff: why sending stopped.")

@@ -1,0 +1,1 @@
+"""Campaign analytics: exact pre-aggregated counters, dashboards, drill-down, CSV export and click tracking."""
