@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deliveries.webhooks.lookups import phone_routes
 from wacampaigns.models import BusinessAccount, PhoneNumber
 from wacampaigns.whatsapp.events import WebhookEvent as MetaEvent
 
@@ -23,18 +24,9 @@ class RoutedEvent:
 
 
 def webhook_events_route(events: list[MetaEvent], *, meta_app_id: int | None) -> list[RoutedEvent]:
-    """The routable events, in order; one query per kind of id the events carry."""
+    """The routable events, in order; number routes come from a short-lived per-process cache."""
     phone_ids = {pid for event in events if (pid := getattr(event, "phone_number_id", None))}
-    phones = (
-        {
-            phone.phone_number_id: phone
-            for phone in PhoneNumber.objects.filter(
-                phone_number_id__in=phone_ids, business_account__meta_app_id=meta_app_id
-            ).select_related("business_account")
-        }
-        if phone_ids
-        else {}
-    )
+    phones = phone_routes(phone_ids, meta_app_id=meta_app_id) if phone_ids else {}
     unresolved_wabas = {event.waba_id for event in events if getattr(event, "phone_number_id", None) not in phones}
     accounts = (
         {

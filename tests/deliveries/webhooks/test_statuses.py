@@ -208,5 +208,6 @@ def test_query_count_per_post_does_not_grow_with_the_number_of_statuses(post_web
             assert post_webhook(payload).status_code == 200
         return len(captured.captured_queries)
 
-    assert queries_for(1, 1) == queries_for(40, 2)
+    queries_for(1, 0)  # warms the per-process routing cache
+    assert queries_for(1, 1) == queries_for(40, 2) <= 14
     assert Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 40
