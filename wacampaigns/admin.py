@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.db import models
+from django.urls import reverse
 
 from templates_app.admin import business_accounts_templates_sync
 from templates_app.forms import CampaignForm
@@ -115,7 +116,7 @@ class CampaignAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "sender", "template_name", "fallback_language"]}),
         ("Audience", {"fields": ["include_tags", "exclude_tags", "attribute_filters"]}),
-        ("Variables", {"fields": ["variable_mapping"]}),
+        ("Variables", {"fields": ["variable_mapping", "click_target_url"]}),
         ("Schedule and sending", {"fields": ["scheduled_at", "concurrency"]}),
         (
             "Status",
@@ -132,6 +133,10 @@ class CampaignAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def view_on_site(self, obj):
+        # The page's "View on site" button opens the campaign's dashboard.
+        return reverse("deliveries:campaign_dashboard", args=[obj.pk])
 
     def save_model(self, request, obj, form, change):
         if not change:
