@@ -1,23 +1,31 @@
 """Merges staged rows into contacts, tags and consent events, set-based, one short transaction per chunk.
 
-Each chunk takes the next CHUNK_PHONES distinct numbers after `ContactImport.merge_cursor`, locks the
-contacts it updates, writes everything with a few bulk statements, and moves the cursor in the same
+Each chunk takes the staged rows of the next numbers after `ContactImport.merge_cursor` (about CHUNK_ROWS
+rows, never splitting a number), folds the rows of each number in Python, and writes the whole chunk with
+one COPY (PostgreSQL) or executemany (SQLite) into a scratch table and four set-based statements from it:
+INSERT … SELECT … ON CONFLICT for new contacts, UPDATE … FROM for existing ones, and INSERT … SELECT for
+tag links and consent events. The merged staging rows are deleted and the cursor moves in the same
 transaction: a crash loses at most one uncommitted chunk, and running the merge again resumes there.
 
 Consent is written set-based for speed, but by the same rule as `contacts.services.contact_consent_record`:
-each new event is applied with `consent_state_apply` to the contact's current state, which equals
-replaying the whole history because an import's event is never placed before the latest one (a backdated
-opt-out on a contact with later events goes through `contact_consent_record`, which replays).
+each new event is applied with `consent_state_apply` to the contact's current state (read under a row
+lock), which equals replaying the whole history because an import's event is never placed before the
+latest one (a backdated opt-out on a contact with later events goes through `contact_consent_record`,
+which replays).
 """
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 
 from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from contacts.consent import ConsentChange, ConsentState, consent_state_apply
+from contacts.importing.bulk import aware, db_datetime_adapter, rows_insert, temp_table_create
+from contacts.importing.staging import suppressed_numbers
 from contacts.models import (
     ConsentEvent,
     ConsentKind,
@@ -30,14 +38,51 @@ from contacts.models import (
     Tag,
 )
 from contacts.services import contact_consent_record
-from contacts.suppression import phones_suppressed
 
-CHUNK_PHONES = 2_000
+CHUNK_ROWS = 10_000
+MAX_ATTEMPTS = 3
 _CONSENT_FIELDS = tuple(ConsentState.__dataclass_fields__)
-_UPDATED_FIELDS = ("name", "language", "attributes", *_CONSENT_FIELDS)
+_STAGED = ContactImportRow._meta.db_table
+_CONTACTS = Contact._meta.db_table
+_LINKS = Contact.tags.through._meta.db_table
+_EVENTS = ConsentEvent._meta.db_table
+_SCRATCH = "contact_import_merge"
+_SCRATCH_LINKS = "contact_import_merge_tags"
+_SCRATCH_COLUMNS = (
+    ("phone", "text"),
+    ("contact_id", "bigint"),
+    ("name", "text"),
+    ("language", "text"),
+    ("attributes", "json"),
+    ("marketing_consent", "text"),
+    ("marketing_consent_source", "text"),
+    ("marketing_consent_at", "time"),
+    ("opted_out_of_all_at", "time"),
+    ("opted_out_of_all_source", "text"),
+    ("consent_changed", "bool"),
+    ("event_kind", "text"),
+    ("event_source", "text"),
+    ("event_at", "time"),
+    ("event_evidence", "text"),
+)
+_TYPES = {
+    "postgresql": {"text": "text", "bigint": "bigint", "json": "jsonb", "time": "timestamptz", "bool": "boolean"},
+    "sqlite": {"text": "text", "bigint": "integer", "json": "text", "time": "datetime", "bool": "integer"},
+}
+# How a contact's attributes take the file's: a shallow merge, the file winning (values are strings).
+_ATTRIBUTES_MERGED = {"postgresql": "c.attributes || v.attributes", "sqlite": "json_patch(c.attributes, v.attributes)"}
+_ATTRIBUTES_AS_STORED = {"postgresql": "c.attributes", "sqlite": "json(c.attributes)"}
 
 
-@dataclass
+class MergeRaced(RuntimeError):
+    """Another writer kept creating the numbers of a chunk while it merged; run the merge again."""
+
+
+class _Raced(Exception):
+    """A number of this chunk was created by someone else after we looked: the chunk rolls back."""
+
+
+@dataclass(slots=True)
 class _Merged:
     """Every staged row of one number, folded: later rows win, tags add up, an opt-out beats an opt-in."""
 
@@ -45,21 +90,33 @@ class _Merged:
     name: str = ""
     language: str = ""
     tag_names: dict[str, str] = field(default_factory=dict)  # lower → as written
-    attributes: dict = field(default_factory=dict)
+    attributes: str = "{}"  # JSON text, as staged
     consent: ConsentChange | None = None
     evidence: str = ""
 
-    def add(self, row: ContactImportRow) -> None:
-        self.name = row.name or self.name
-        self.language = row.language or self.language
-        for name in filter(None, row.tag_names.split("|")):
-            self.tag_names.setdefault(name.lower(), name)
-        self.attributes.update(row.attributes or {})
-        if row.consent_kind and not (
-            self.consent and self.consent.kind == ConsentKind.OPT_OUT and row.consent_kind == ConsentKind.OPT_IN
-        ):
-            self.consent = ConsentChange(row.consent_kind, ConsentScope.MARKETING, row.consent_source, row.consent_at)
-            self.evidence = row.consent_evidence
+    @classmethod
+    def fold(cls, phone: str, rows: list[tuple]) -> "_Merged":
+        """Rows are (phone, name, language, tag_names, attributes, kind, source, at, evidence), in file order."""
+        merged = cls(phone)
+        attributes: dict | None = None
+        for _, name, language, tag_names, row_attributes, kind, source, at, evidence in rows:
+            merged.name = name or merged.name
+            merged.language = language or merged.language
+            for tag in filter(None, tag_names.split("|")):
+                merged.tag_names.setdefault(tag.lower(), tag)
+            if len(rows) == 1:  # most numbers appear once: their attributes go through as staged
+                merged.attributes = row_attributes if isinstance(row_attributes, str) else json.dumps(row_attributes)
+            elif row_attributes and row_attributes != "{}":
+                attributes = attributes or {}
+                attributes.update(json.loads(row_attributes) if isinstance(row_attributes, str) else row_attributes)
+            if kind and not (
+                merged.consent and merged.consent.kind == ConsentKind.OPT_OUT and kind == ConsentKind.OPT_IN
+            ):
+                merged.consent = ConsentChange(kind, ConsentScope.MARKETING, source, aware(at))
+                merged.evidence = evidence
+        if attributes is not None:
+            merged.attributes = json.dumps(attributes, ensure_ascii=False)
+        return merged
 
 
 @dataclass
@@ -69,10 +126,6 @@ class _Counts:
     opt_ins: int = 0
     opt_outs: int = 0
     refused: int = 0
-
-
-def _state(contact: Contact) -> ConsentState:
-    return ConsentState(**{name: getattr(contact, name) for name in _CONSENT_FIELDS})
 
 
 def _tag_ids(names: dict[str, str]) -> dict[str, int]:
@@ -111,128 +164,164 @@ def _consent_decision(state: ConsentState, change: ConsentChange | None, counts:
     return consent_state_apply(state, change)
 
 
-def _update_existing(rows: list[tuple]) -> None:
-    """One statement for a chunk of contacts: (id, name, language, attributes, *consent columns)."""
-    if not rows:
-        return
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        placeholders = "(%s::bigint, %s::text, %s::text, %s::jsonb, %s::text, %s::text, %s::timestamptz, "\
-                       "%s::timestamptz, %s::text)"
-        values = ", ".join([placeholders] * len(rows))
-        sets = ", ".join(f"{name} = v.{name}" for name in _UPDATED_FIELDS)
-        params = [value for row in rows for value in (row[0], row[1], row[2], json.dumps(row[3]), *row[4:])]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE contacts_contact AS c SET {sets}, updated_at = %s "  # noqa: S608 (names are constants)
-                f"FROM (VALUES {values}) AS v(id, {', '.join(_UPDATED_FIELDS)}) WHERE c.id = v.id",
-                [now, *params],
-            )
-        return
-    adapt = connection.ops.adapt_datetimefield_value
-    sets = ", ".join(f"{name} = %s" for name in _UPDATED_FIELDS)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE contacts_contact SET {sets}, updated_at = %s WHERE id = %s",  # noqa: S608
-            [
-                (row[1], row[2], json.dumps(row[3]), row[4], row[5], adapt(row[6]), adapt(row[7]), row[8],
-                 adapt(now), row[0])
-                for row in rows
-            ],
+class _Chunk:
+    """The staged rows of numbers in (after, upto]: `upto` None means every number after `after`."""
+
+    def __init__(self, contact_import: ContactImport, after: str, upto: str | None):
+        self.contact_import = contact_import
+        self.where = "contact_import_id = %s AND error = '' AND phone > %s" + (" AND phone <= %s" if upto else "")
+        self.params = [contact_import.pk, after, *([upto] if upto else [])]
+
+    @classmethod
+    def next(cls, cursor, contact_import: ContactImport) -> "_Chunk":
+        cursor.execute(
+            f"SELECT phone FROM {_STAGED} WHERE contact_import_id = %s AND error = '' AND phone > %s "  # noqa: S608
+            "ORDER BY phone LIMIT 1 OFFSET %s",
+            [contact_import.pk, contact_import.merge_cursor, CHUNK_ROWS - 1],
         )
+        edge = cursor.fetchone()
+        return cls(contact_import, contact_import.merge_cursor, edge[0] if edge else None)
+
+    def staged(self, cursor) -> list[tuple]:
+        cursor.execute(
+            "SELECT phone, name, language, tag_names, attributes, consent_kind, consent_source, consent_at, "  # noqa: S608
+            f"consent_evidence FROM {_STAGED} WHERE {self.where} ORDER BY phone, row_number",
+            self.params,
+        )
+        return cursor.fetchall()
+
+    def existing(self, cursor) -> dict[str, tuple[int, ConsentState]]:
+        """The contacts of these numbers, locked: phone → (id, consent state)."""
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        cursor.execute(
+            f"SELECT id, phone, {', '.join(_CONSENT_FIELDS)} FROM {_CONTACTS} "  # noqa: S608
+            f"WHERE phone IN (SELECT phone FROM {_STAGED} WHERE {self.where}){lock}",
+            self.params,
+        )
+        return {
+            phone: (contact_id, ConsentState(consent, source, aware(consent_at), aware(all_at), all_source))
+            for contact_id, phone, consent, source, consent_at, all_at, all_source in cursor.fetchall()
+        }
+
+    def delete_staged(self, cursor) -> None:
+        cursor.execute(f"DELETE FROM {_STAGED} WHERE {self.where}", self.params)  # noqa: S608
 
 
-def _merge_chunk(contact_import: ContactImport, phones: list[str]) -> _Counts:
-    counts = _Counts()
-    merged: dict[str, _Merged] = {}
-    # Not the related manager: it would set the parent on each row, loading the deferred foreign key one by one.
-    staged = (
-        ContactImportRow.objects.filter(contact_import_id=contact_import.pk, error="", phone__in=phones)
-        .order_by("phone", "row_number")
-        .only("phone", "name", "language", "tag_names", "attributes", "consent_kind", "consent_source",
-              "consent_at", "consent_evidence")
+def _write(cursor, contact_import: ContactImport, scratch: list[tuple], links: list[tuple], counts: _Counts) -> None:
+    vendor = connection.vendor
+    types = _TYPES[vendor]
+    now = db_datetime_adapter()(timezone.now())
+    temp_table_create(cursor, _SCRATCH, ", ".join(f"{name} {types[kind]}" for name, kind in _SCRATCH_COLUMNS))
+    temp_table_create(cursor, _SCRATCH_LINKS, f"phone text, tag_id {types['bigint']}")
+    rows_insert(cursor, _SCRATCH, [name for name, _ in _SCRATCH_COLUMNS], scratch)
+    rows_insert(cursor, _SCRATCH_LINKS, ("phone", "tag_id"), links)
+
+    consent = ", ".join(_CONSENT_FIELDS)
+    cursor.execute(
+        f"INSERT INTO {_CONTACTS} (phone, username, name, language, attributes, {consent}, created_at, updated_at) "  # noqa: S608
+        f"SELECT phone, '', name, language, attributes, {consent}, %s, %s FROM {_SCRATCH} "
+        "WHERE contact_id IS NULL ON CONFLICT (phone) DO NOTHING",
+        [now, now],
     )
-    for row in staged.iterator(chunk_size=5_000):
-        merged.setdefault(row.phone, _Merged(row.phone)).add(row)
-    for phone in phones_suppressed(merged):
-        del merged[phone]
-    existing = {
-        contact.phone: contact
-        for contact in Contact.objects.select_for_update()
-        .filter(phone__in=list(merged))
-        .only("id", "phone", "name", "language", "attributes", *_CONSENT_FIELDS)
-    }
+    expected = sum(1 for row in scratch if row[1] is None)
+    if cursor.rowcount != expected:
+        raise _Raced
+    counts.created = expected
+
+    merged, stored = _ATTRIBUTES_MERGED[vendor], _ATTRIBUTES_AS_STORED[vendor]
+    cursor.execute(
+        f"UPDATE {_CONTACTS} AS c SET "  # noqa: S608
+        "name = CASE WHEN v.name = '' THEN c.name ELSE v.name END, "
+        "language = CASE WHEN v.language = '' THEN c.language ELSE v.language END, "
+        f"attributes = {merged}, "
+        + "".join(f"{name} = v.{name}, " for name in _CONSENT_FIELDS)
+        + f"updated_at = %s FROM {_SCRATCH} AS v WHERE c.id = v.contact_id AND ("
+        "v.consent_changed OR (v.name <> '' AND v.name <> c.name) OR (v.language <> '' AND v.language <> c.language) "
+        f"OR {merged} <> {stored})",
+        [now],
+    )
+    counts.updated = cursor.rowcount
+
+    cursor.execute(
+        f"INSERT INTO {_LINKS} (contact_id, tag_id) SELECT c.id, l.tag_id FROM {_SCRATCH_LINKS} AS l "  # noqa: S608
+        f"JOIN {_CONTACTS} AS c ON c.phone = l.phone WHERE true ON CONFLICT (contact_id, tag_id) DO NOTHING"
+    )
+    cursor.execute(
+        f"INSERT INTO {_EVENTS} (contact_id, kind, scope, source, occurred_at, evidence, recorded_by_id, "  # noqa: S608
+        f"recorded_at) SELECT c.id, v.event_kind, %s, v.event_source, v.event_at, v.event_evidence, %s, %s "
+        f"FROM {_SCRATCH} AS v JOIN {_CONTACTS} AS c ON c.phone = v.phone WHERE v.event_kind <> ''",
+        [ConsentScope.MARKETING.value, contact_import.created_by_id, now],
+    )
+
+
+def _merge_chunk(cursor, chunk: _Chunk, staged: list[tuple]) -> tuple[_Counts, int]:
+    """Writes one chunk; returns the counts and how many numbers it held."""
+    merged = {phone: _Merged.fold(phone, list(rows)) for phone, rows in groupby(staged, key=itemgetter(0))}
+    numbers = len(merged)
+    for phone in suppressed_numbers(merged):
+        del merged[phone]  # erased after staging
+    existing = chunk.existing(cursor)
     tag_ids = _tag_ids({key: name for item in merged.values() for key, name in item.tag_names.items()})
 
-    new_contacts, updates, replays = [], [], []
-    events: list[tuple[str, ConsentChange, str]] = []
+    counts = _Counts()
+    scratch, links, replays = [], [], []
+    db_datetime = db_datetime_adapter()
     for phone, item in merged.items():
-        contact = existing.get(phone)
-        state = _state(contact) if contact else ConsentState()
+        contact_id, state = existing.get(phone, (None, ConsentState()))
         decision = _consent_decision(state, item.consent, counts)
+        event = ("", "", None, "")
         if decision == "replay":
-            replays.append((contact, item))
-            decision = None
+            replays.append((contact_id, item))
         elif decision is not None:
-            events.append((phone, item.consent, item.evidence))
-        new_state = decision or state
-        if contact is None:
-            new_contacts.append(
-                Contact(phone=phone, name=item.name, language=item.language, attributes=item.attributes,
-                        **asdict(new_state))
+            state = decision
+            event = (item.consent.kind, item.consent.source, db_datetime(item.consent.occurred_at), item.evidence)
+        scratch.append(
+            (
+                phone,
+                contact_id,
+                item.name,
+                item.language,
+                item.attributes,
+                state.marketing_consent,
+                state.marketing_consent_source,
+                db_datetime(state.marketing_consent_at),
+                db_datetime(state.opted_out_of_all_at),
+                state.opted_out_of_all_source,
+                decision not in (None, "replay"),
+                *event,
             )
-            continue
-        attributes = {**(contact.attributes or {}), **item.attributes}
-        name, language = item.name or contact.name, item.language or contact.language
-        if (name, language, attributes, new_state) != (contact.name, contact.language, contact.attributes, state):
-            updates.append((contact.id, name, language, attributes, *asdict(new_state).values()))
-    counts.created = len(Contact.objects.bulk_create(new_contacts, batch_size=1_000))
-    counts.updated = len(updates)
-    _update_existing(updates)
-
-    ids = {contact.phone: contact.id for contact in new_contacts} | {p: c.id for p, c in existing.items()}
-    through = Contact.tags.through
-    through.objects.bulk_create(
-        [through(contact_id=ids[phone], tag_id=tag_ids[key]) for phone, item in merged.items()
-         for key in item.tag_names],
-        batch_size=5_000,
-        ignore_conflicts=True,
-    )
-    ConsentEvent.objects.bulk_create(
-        [
-            ConsentEvent(contact_id=ids[phone], kind=change.kind, scope=change.scope, source=change.source,
-                         occurred_at=change.occurred_at, evidence=evidence, recorded_by_id=contact_import.created_by_id)
-            for phone, change, evidence in events
-        ],
-        batch_size=2_000,
-    )
-    for contact, item in replays:
-        contact_consent_record(contact=contact, kind=item.consent.kind, scope=item.consent.scope,
-                               source=item.consent.source, occurred_at=item.consent.occurred_at,
-                               evidence=item.evidence, recorded_by=contact_import.created_by)
-    return counts
+        )
+        links.extend((phone, tag_ids[key]) for key in item.tag_names)
+    _write(cursor, chunk.contact_import, scratch, links, counts)
+    for contact_id, item in replays:
+        contact_consent_record(
+            contact=Contact(pk=contact_id),
+            kind=item.consent.kind,
+            scope=item.consent.scope,
+            source=item.consent.source,
+            occurred_at=item.consent.occurred_at,
+            evidence=item.evidence,
+            recorded_by=chunk.contact_import.created_by,
+        )
+    return counts, numbers
 
 
-def merge_next_chunk(contact_import_id: int) -> bool:
-    """Merges one chunk in its own transaction; False when nothing was left to merge."""
-    with transaction.atomic():
+def _merge_one(contact_import_id: int) -> bool:
+    with transaction.atomic(), connection.cursor() as cursor:
         contact_import = ContactImport.objects.select_for_update().get(pk=contact_import_id)
         if contact_import.status != ContactImportStatus.MERGING:
             return False
-        phones = list(
-            contact_import.rows.filter(error="", phone__gt=contact_import.merge_cursor)
-            .order_by("phone")
-            .values_list("phone", flat=True)
-            .distinct()[:CHUNK_PHONES]
-        )
-        if not phones:
+        chunk = _Chunk.next(cursor, contact_import)
+        staged = chunk.staged(cursor)
+        if not staged:
             contact_import.status = ContactImportStatus.DONE
             contact_import.finished_at = timezone.now()
             contact_import.save(update_fields=["status", "finished_at", "updated_at"])
             return False
-        counts = _merge_chunk(contact_import, phones)
-        contact_import.merge_cursor = phones[-1]
-        contact_import.phones_merged += len(phones)
+        counts, numbers = _merge_chunk(cursor, chunk, staged)
+        chunk.delete_staged(cursor)
+        contact_import.merge_cursor = staged[-1][0]
+        contact_import.phones_merged += numbers
         contact_import.contacts_created += counts.created
         contact_import.contacts_updated += counts.updated
         contact_import.opt_ins_recorded += counts.opt_ins
@@ -242,3 +331,11 @@ def merge_next_chunk(contact_import_id: int) -> bool:
         return True
 
 
+def merge_next_chunk(contact_import_id: int) -> bool:
+    """Merges one chunk in its own transaction; False when nothing was left to merge."""
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            return _merge_one(contact_import_id)
+        except _Raced:
+            continue  # rolled back: the numbers created meanwhile are existing contacts on the next attempt
+    raise MergeRaced(f"import {contact_import_id}: numbers kept appearing while a chunk merged")

@@ -2,7 +2,8 @@
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, tzinfo
+from functools import lru_cache
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -10,14 +11,31 @@ from django.utils.dateparse import parse_date, parse_datetime
 from contacts.importing.reading import UnreadableTable
 from contacts.models import ConsentKind, ConsentSource
 
-PHONE_COLUMNS = ("phone", "phone_number", "mobile", "mobile_number", "whatsapp", "whatsapp_number", "msisdn",
-                 "number", "telephone", "tel")
+PHONE_COLUMNS = (
+    "phone",
+    "phone_number",
+    "mobile",
+    "mobile_number",
+    "whatsapp",
+    "whatsapp_number",
+    "msisdn",
+    "number",
+    "telephone",
+    "tel",
+)
 NAME_COLUMNS = ("name", "full_name", "contact_name")
 LANGUAGE_COLUMNS = ("language", "lang", "locale")
 TAG_COLUMNS = ("tags", "tag", "labels")
 CONSENT_COLUMNS = ("opted_in", "opt_in", "consent", "marketing_consent", "subscribed")
-CONSENT_DATE_COLUMNS = ("opt_in_date", "opted_in_at", "opted_in_date", "opt_in_at", "consent_date", "consent_at",
-                        "marketing_consent_at")
+CONSENT_DATE_COLUMNS = (
+    "opt_in_date",
+    "opted_in_at",
+    "opted_in_date",
+    "opt_in_at",
+    "consent_date",
+    "consent_at",
+    "marketing_consent_at",
+)
 CONSENT_SOURCE_COLUMNS = ("consent_source", "opt_in_source", "source", "marketing_consent_source")
 # Written by our own export, read back as nothing (not as attributes).
 IGNORED_COLUMNS = ("opted_out_of_all_at",)
@@ -59,8 +77,13 @@ def columns_map(header: list[str]) -> ColumnMap:
     found: dict[str, int] = {}
     attributes = []
     known = {
-        "phone": PHONE_COLUMNS, "name": NAME_COLUMNS, "language": LANGUAGE_COLUMNS, "tags": TAG_COLUMNS,
-        "consent": CONSENT_COLUMNS, "consent_at": CONSENT_DATE_COLUMNS, "consent_source": CONSENT_SOURCE_COLUMNS,
+        "phone": PHONE_COLUMNS,
+        "name": NAME_COLUMNS,
+        "language": LANGUAGE_COLUMNS,
+        "tags": TAG_COLUMNS,
+        "consent": CONSENT_COLUMNS,
+        "consent_at": CONSENT_DATE_COLUMNS,
+        "consent_source": CONSENT_SOURCE_COLUMNS,
     }
     for index, key in enumerate(keys):
         role = next((role for role, names in known.items() if key in names and role not in found), None)
@@ -83,6 +106,7 @@ class RowOptions:
     tag_names: tuple[str, ...] = ()
     evidence_prefix: str = ""
     now: datetime = field(default_factory=timezone.now)
+    timezone: tzinfo = field(default_factory=timezone.get_current_timezone)  # for dates without one
 
 
 @dataclass
@@ -111,7 +135,8 @@ def tag_names_split(text: str) -> list[str]:
     return names
 
 
-def _parse_consent_at(text: str, now: datetime) -> datetime:
+@lru_cache(maxsize=4096)  # a file repeats the same few dates; parsing one costs more than the rest of the row
+def _consent_datetime(text: str, zone: tzinfo) -> datetime:
     parsed = parse_datetime(text.replace("/", "-"))
     if parsed is None:
         day = parse_date(text.replace("/", "-"))
@@ -119,8 +144,13 @@ def _parse_consent_at(text: str, now: datetime) -> datetime:
             raise ValueError("is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM)")
         parsed = datetime.combine(day, time.min)
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
-    if parsed > now:
+        parsed = timezone.make_aware(parsed, zone)
+    return parsed
+
+
+def _parse_consent_at(text: str, options: RowOptions) -> datetime:
+    parsed = _consent_datetime(text, options.timezone)
+    if parsed > options.now:
         raise ValueError("is in the future")
     return parsed
 
@@ -174,7 +204,7 @@ def row_check(cells: list[str], columns: ColumnMap, *, row_number: int, options:
         row.consent_at = options.now
         if consent_at:
             try:
-                row.consent_at = _parse_consent_at(consent_at, options.now)
+                row.consent_at = _parse_consent_at(consent_at, options)
             except ValueError as err:
                 row.errors.append(_error(row_number, column(columns.consent_at), consent_at, str(err)))
         evidence = f"{options.evidence_prefix}, row {row_number}"

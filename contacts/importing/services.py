@@ -41,23 +41,39 @@ def contact_import_create(
     return contact_import
 
 
-def contact_import_stage(*, contact_import: ContactImport, processes: int | None = None, should_stop=None) -> bool:
+def contact_import_stage(
+    *,
+    contact_import: ContactImport,
+    processes: int | None = None,
+    should_stop=None,
+    timings: dict[str, float] | None = None,
+) -> bool:
     """Reads and checks every row into staging; returns False when `should_stop` cut it short (resumable).
 
-    An unreadable file fails the import with a message for the user, never an exception.
+    An unreadable file fails the import with a message for the user, never an exception. `timings`, when
+    given, receives the seconds spent per phase (see `rows_stage`).
     """
     if contact_import.status not in (ContactImportStatus.UPLOADED, ContactImportStatus.STAGING):
         raise ImportNotAllowed(f"{contact_import} is {contact_import.get_status_display().lower()}")
     ContactImport.objects.filter(pk=contact_import.pk).update(status=ContactImportStatus.STAGING)
     try:
         with contact_import.file.open("rb") as stream:
-            finished = rows_stage(contact_import, stream, processes=processes,
-                                  should_stop=should_stop or (lambda: False))
+            finished = rows_stage(
+                contact_import,
+                stream,
+                processes=processes,
+                should_stop=should_stop or (lambda: False),
+                timings=timings,
+            )
     except UnreadableTable as err:
         _rows_delete(contact_import)
         ContactImport.objects.filter(pk=contact_import.pk).update(
-            status=ContactImportStatus.FAILED, failure=f"The file cannot be imported: {err}.",
-            rows_read=0, rows_valid=0, rows_invalid=0, finished_at=timezone.now(),
+            status=ContactImportStatus.FAILED,
+            failure=f"The file cannot be imported: {err}.",
+            rows_read=0,
+            rows_valid=0,
+            rows_invalid=0,
+            finished_at=timezone.now(),
         )
         contact_import.refresh_from_db()
         return True
@@ -115,17 +131,19 @@ def contact_import_merge(*, contact_import: ContactImport, should_stop=None) -> 
     return contact_import.status == ContactImportStatus.DONE
 
 
-def contact_import_discard(*, contact_import: ContactImport) -> None:
-    """The user chose to import nothing."""
+def contact_import_discard(*, contact_import: ContactImport, keep_row_errors: bool = False) -> None:
+    """Imports nothing: the user's choice, or the caller's because some rows had errors.
+
+    With `keep_row_errors` the invalid rows stay, as after a finished import: they are the report of why.
+    """
     with transaction.atomic():
         locked = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
-        if locked.status not in (ContactImportStatus.UPLOADED, ContactImportStatus.PREVIEW,
-                                 ContactImportStatus.FAILED):
+        if locked.status not in (ContactImportStatus.UPLOADED, ContactImportStatus.PREVIEW, ContactImportStatus.FAILED):
             raise ImportNotAllowed(f"{locked} is {locked.get_status_display().lower()}")
         locked.status = ContactImportStatus.DISCARDED
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "finished_at", "updated_at"])
-    contact_import_files_delete(contact_import=locked)
+    contact_import_files_delete(contact_import=locked, keep_row_errors=keep_row_errors)
     contact_import.refresh_from_db()
 
 
@@ -142,12 +160,15 @@ def contact_import_files_delete(*, contact_import: ContactImport, keep_row_error
 
 def _rows_delete(contact_import: ContactImport, *, valid_only: bool = False) -> None:
     rows = contact_import.rows.filter(error="") if valid_only else contact_import.rows.all()
-    # In chunks: one DELETE of a million rows would hold SQLite's write lock for too long.
+    # In windows of row numbers (an index range): one DELETE of a million rows would hold SQLite's write
+    # lock for too long.
+    numbers = rows.order_by("row_number").values_list("row_number", flat=True)
     while True:
-        ids = list(rows.order_by().values_list("id", flat=True)[:_CLEANUP_CHUNK])
-        if not ids:
+        edge = list(numbers[_CLEANUP_CHUNK - 1 : _CLEANUP_CHUNK])
+        if not edge:
+            rows.delete()
             return
-        ContactImportRow.objects.filter(id__in=ids).delete()
+        rows.filter(row_number__lte=edge[0]).delete()
 
 
 def contact_import_run(
@@ -159,20 +180,25 @@ def contact_import_run(
     import_valid_rows: bool = True,
     processes: int | None = None,
 ) -> ContactImport:
-    """The whole import in this process (the management command and the benchmark)."""
+    """The whole import in this process (the management command and the benchmark).
+
+    When it imports nothing (errors with `import_valid_rows=False`, or no valid row), the row errors stay
+    for the caller to print.
+    """
     with open(path, "rb") as stream:
         contact_import = contact_import_create(
-            file=stream, original_name=Path(path).name, default_country=default_country,
-            consent_source=consent_source, tag_names=tag_names,
+            file=stream,
+            original_name=Path(path).name,
+            default_country=default_country,
+            consent_source=consent_source,
+            tag_names=tag_names,
         )
     contact_import_stage(contact_import=contact_import, processes=processes)
     if contact_import.status != ContactImportStatus.PREVIEW:
         return contact_import
     if (contact_import.rows_invalid and not import_valid_rows) or not contact_import.rows_valid:
-        contact_import_discard(contact_import=contact_import)
+        contact_import_discard(contact_import=contact_import, keep_row_errors=True)
         return contact_import
     contact_import_confirm(contact_import=contact_import)
     contact_import_merge(contact_import=contact_import)
     return contact_import
-
-

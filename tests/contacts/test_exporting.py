@@ -16,11 +16,15 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def contacts():
-    ana = contact_create(phone="+34612345678", name='=HYPERLINK("http://evil.example","x")',
-                         attributes={"city": "Madrid", "note": "@SUM(A1:A2)"})
+    ana = contact_create(
+        phone="+34612345678",
+        name='=HYPERLINK("http://evil.example","x")',
+        attributes={"city": "Madrid", "note": "@SUM(A1:A2)"},
+    )
     ana.tags.add(Tag.objects.create(name="vip"), Tag.objects.create(name="-minus"))
-    contact_consent_record(contact=ana, kind=ConsentKind.OPT_IN, scope=ConsentScope.MARKETING,
-                           source=ConsentSource.WEB_FORM)
+    contact_consent_record(
+        contact=ana, kind=ConsentKind.OPT_IN, scope=ConsentScope.MARKETING, source=ConsentSource.WEB_FORM
+    )
     contact_create(phone="+351912345678", name="Bob", attributes={"plan": "+gold"})
     return Contact.objects.all()
 

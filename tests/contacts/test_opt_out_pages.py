@@ -95,8 +95,9 @@ def test_done_page_offers_resubscribing(contact, client):
     assert contact.consent_events.count() == 2
 
 
-@pytest.mark.parametrize(("language", "expected"), [("pt_BR", "Quer deixar de receber"), ("en", "Do you want"),
-                                                     ("de", "Do you want")])
+@pytest.mark.parametrize(
+    ("language", "expected"), [("pt_BR", "Quer deixar de receber"), ("en", "Do you want"), ("de", "Do you want")]
+)
 def test_page_language_follows_the_contact(db, client, language, expected):
     contact = contact_create(phone="+34612345670", language=language)
 
@@ -123,8 +124,7 @@ def test_the_rate_limit_is_shared_by_two_workers(settings, monkeypatch):
 
     def worker(name, proxy_address):
         client = Client(REMOTE_ADDR=proxy_address)
-        statuses[name] = [client.get(_url(contact), HTTP_X_FORWARDED_FOR="198.51.100.7").status_code
-                          for _ in range(3)]
+        statuses[name] = [client.get(_url(contact), HTTP_X_FORWARDED_FOR="198.51.100.7").status_code for _ in range(3)]
 
     for name, proxy in (("first", "10.0.0.1"), ("second", "10.0.0.2")):
         thread = threading.Thread(target=worker, args=(name, proxy))

@@ -23,10 +23,24 @@ WA_ID = "5511987654321"
 
 
 def _webhook(wa_id, profile_name, text):
-    return json.dumps({"entry": [{"changes": [{"value": {
-        "contacts": [{"profile": {"name": profile_name}, "wa_id": wa_id}],
-        "messages": [{"from": wa_id, "id": f"wamid.{text}", "type": "text", "text": {"body": text}}],
-    }}]}]})
+    return json.dumps(
+        {
+            "entry": [
+                {
+                    "changes": [
+                        {
+                            "value": {
+                                "contacts": [{"profile": {"name": profile_name}, "wa_id": wa_id}],
+                                "messages": [
+                                    {"from": wa_id, "id": f"wamid.{text}", "type": "text", "text": {"body": text}}
+                                ],
+                            }
+                        }
+                    ]
+                }
+            ]
+        }
+    )
 
 
 @pytest.fixture
@@ -38,25 +52,63 @@ def world():
     contact = contact_create(phone=PHONE, name="Maria Silva", attributes={"city": "São Paulo"})
     Contact.objects.filter(pk=contact.pk).update(wa_id=WA_ID)
     contact.refresh_from_db()
-    contact_consent_record(contact=contact, kind=ConsentKind.OPT_IN, scope=ConsentScope.MARKETING,
-                           source=ConsentSource.WEB_FORM, evidence="signed up")
+    contact_consent_record(
+        contact=contact,
+        kind=ConsentKind.OPT_IN,
+        scope=ConsentScope.MARKETING,
+        source=ConsentSource.WEB_FORM,
+        evidence="signed up",
+    )
     other = contact_create(phone="+5511912345678", name="Other Person")
     now = timezone.now()
     parameters = [{"type": "body", "parameters": [{"type": "text", "text": "Maria Silva"}]}]
-    Delivery.objects.create(campaign=campaign, contact=contact, sender=sender, recipient=WA_ID,
-                            parameters=parameters, status="delivered", not_before=now, wamid="wamid.out1")
-    Delivery.objects.create(campaign=campaign, contact=other, sender=sender, recipient="5511912345678",
-                            parameters=[], status="delivered", not_before=now, wamid="wamid.out2")
+    Delivery.objects.create(
+        campaign=campaign,
+        contact=contact,
+        sender=sender,
+        recipient=WA_ID,
+        parameters=parameters,
+        status="delivered",
+        not_before=now,
+        wamid="wamid.out1",
+    )
+    Delivery.objects.create(
+        campaign=campaign,
+        contact=other,
+        sender=sender,
+        recipient="5511912345678",
+        parameters=[],
+        status="delivered",
+        not_before=now,
+        wamid="wamid.out2",
+    )
     event = WebhookEvent.objects.create(raw_body=_webhook(WA_ID, "Mari", "hello"), signature_valid=True)
     other_event = WebhookEvent.objects.create(raw_body=_webhook("5511912345678", "Other", "hi"), signature_valid=True)
-    InboundMessage.objects.create(wamid="wamid.in1", contact=contact, from_phone=WA_ID, profile_name="Mari",
-                                  message_type="text", text="hello", payload={"from": WA_ID}, sent_at=now,
-                                  webhook_event=event)
+    InboundMessage.objects.create(
+        wamid="wamid.in1",
+        contact=contact,
+        from_phone=WA_ID,
+        profile_name="Mari",
+        message_type="text",
+        text="hello",
+        payload={"from": WA_ID},
+        sent_at=now,
+        webhook_event=event,
+    )
     pending = contact_import_create(file=io.BytesIO(f"phone\n{PHONE}\n".encode()), original_name="pending.csv")
-    OrmQ.objects.create(key="wacampaigns", lock=now, payload=SignedPackage.dumps(
-        {"id": "x", "name": "n", "func": "some.task", "args": (PHONE,), "kwargs": {}}))
-    return {"contact": contact, "other": other, "event": event, "other_event": other_event, "pending": pending,
-            "campaign": campaign}
+    OrmQ.objects.create(
+        key="wacampaigns",
+        lock=now,
+        payload=SignedPackage.dumps({"id": "x", "name": "n", "func": "some.task", "args": (PHONE,), "kwargs": {}}),
+    )
+    return {
+        "contact": contact,
+        "other": other,
+        "event": event,
+        "other_event": other_event,
+        "pending": pending,
+        "campaign": campaign,
+    }
 
 
 def test_export_holds_every_related_record(world):
@@ -90,8 +142,14 @@ def test_erase_leaves_no_personal_data_and_suppresses_the_number(world, stage):
     assert counts["background_tasks"] == 1
     assert phone_is_suppressed(PHONE)
     assert Contact.objects.filter(phone="+5511912345678").exists()
-    every_text = json.dumps([list(Delivery.objects.values()), list(WebhookEvent.objects.values("raw_body")),
-                             list(InboundMessage.objects.values())], default=str)
+    every_text = json.dumps(
+        [
+            list(Delivery.objects.values()),
+            list(WebhookEvent.objects.values("raw_body")),
+            list(InboundMessage.objects.values()),
+        ],
+        default=str,
+    )
     assert WA_ID not in every_text
     assert "Maria Silva" not in every_text
 
