@@ -120,6 +120,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "queue_limit": 50,
     "label": "Background tasks",
+    # Non-daemonic workers may start child processes: a contact import parses phone numbers in a process
+    # pool (~50 µs each). The pool's children die with their worker (contacts/importing/staging.py).
+    "daemonize_workers": False,
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -22,8 +22,12 @@ def db_datetime_adapter() -> Callable[[datetime | None], object]:
     """
     if connection.vendor == "postgresql":
         return _as_is
-    adapt = connection.ops.adapt_datetimefield_value
-    return lambda value: None if value is None else adapt(value)
+    return _sqlite_datetime
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # As Django's SQLite backend stores it with USE_TZ: naive UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]".
+    return None if value is None else str(value.astimezone(UTC).replace(tzinfo=None))
 
 
 def aware(value) -> datetime | None:

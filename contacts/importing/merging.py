@@ -97,25 +97,31 @@ class _Merged:
     @classmethod
     def fold(cls, phone: str, rows: list[tuple]) -> "_Merged":
         """Rows are (phone, name, language, tag_names, attributes, kind, source, at, evidence), in file order."""
+        if len(rows) == 1:  # most numbers appear once: their attributes go through as staged
+            _, name, language, tag_names, attributes, kind, source, at, evidence = rows[0]
+            return cls(
+                phone,
+                name,
+                language,
+                {tag.lower(): tag for tag in tag_names.split("|") if tag},  # staged unique, case-insensitively
+                attributes if isinstance(attributes, str) else json.dumps(attributes, ensure_ascii=False),
+                ConsentChange(kind, ConsentScope.MARKETING, source, aware(at)) if kind else None,
+                evidence,
+            )
         merged = cls(phone)
-        attributes: dict | None = None
+        attributes: dict = {}
         for _, name, language, tag_names, row_attributes, kind, source, at, evidence in rows:
             merged.name = name or merged.name
             merged.language = language or merged.language
             for tag in filter(None, tag_names.split("|")):
                 merged.tag_names.setdefault(tag.lower(), tag)
-            if len(rows) == 1:  # most numbers appear once: their attributes go through as staged
-                merged.attributes = row_attributes if isinstance(row_attributes, str) else json.dumps(row_attributes)
-            elif row_attributes and row_attributes != "{}":
-                attributes = attributes or {}
-                attributes.update(json.loads(row_attributes) if isinstance(row_attributes, str) else row_attributes)
+            attributes.update(json.loads(row_attributes) if isinstance(row_attributes, str) else row_attributes)
             if kind and not (
                 merged.consent and merged.consent.kind == ConsentKind.OPT_OUT and kind == ConsentKind.OPT_IN
             ):
                 merged.consent = ConsentChange(kind, ConsentScope.MARKETING, source, aware(at))
                 merged.evidence = evidence
-        if attributes is not None:
-            merged.attributes = json.dumps(attributes, ensure_ascii=False)
+        merged.attributes = json.dumps(attributes, ensure_ascii=False)
         return merged
 
 

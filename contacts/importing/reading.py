@@ -59,7 +59,7 @@ def _csv_rows(text_stream, delimiter: str, *, lines_before: int) -> Iterator[tup
     start = lines_before + 1
     try:
         for cells in reader:
-            cleaned = [_clean(cell) for cell in cells]
+            cleaned = [cell.strip() for cell in cells]  # csv cells are always str: no need for _clean
             if any(cleaned):
                 yield start, cleaned
             start = lines_before + reader.line_num + 1

@@ -6,9 +6,12 @@ the cost) run in the pool, which hands back plain tuples that go to the database
 one executemany (SQLite), each chunk in its own short transaction with the import's counters.
 """
 
+import contextlib
+import ctypes
 import json
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -44,10 +47,19 @@ STAGE_COLUMNS = (
 _PHONE, _ERROR, _RAW_PHONE = 1, 10, 11  # positions in a prepared row
 
 
+_PR_SET_PDEATHSIG = 1
+
+
 def _pool_processes(requested: int | None) -> int:
     if multiprocessing.current_process().daemon:
         return 1  # a daemonic process may not start children (see Q_CLUSTER's daemonize_workers)
     return max(1, requested if requested is not None else (os.cpu_count() or 1))
+
+
+def _die_with_parent() -> None:
+    """Pool initializer: a worker killed at its task timeout must not leave its pool behind (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):  # elsewhere the pool ends with its worker's exit only
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def suppressed_numbers(phones: Iterable[str]) -> set[str]:
@@ -202,7 +214,7 @@ def rows_stage(
         return True
     # A bounded window of chunks in flight keeps memory flat for a million rows. Forked children never
     # touch the database: they only check rows.
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_die_with_parent) as pool:
         pending: deque = deque()
         for chunk in chunks():
             pending.append(pool.apply_async(rows_prepare, (chunk, columns, options, country)))
