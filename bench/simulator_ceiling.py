@@ -248,10 +248,14 @@ def main() -> None:
             _drive(port, *drive, 1.0)
         raw_per_s = _drive(raw_port, *drive, options.seconds)
         baseline_rates, simulator_rates = [], []
-        cpu = sends = 0.0
+        cpu = sends = baseline_cpu = baseline_requests = 0.0
         before = _get_json(stats_url)
         for _ in range(RUNS_EACH):
-            baseline_rates.append(_drive(baseline_port, *drive, options.seconds))
+            cpu_before = _cpu_seconds(processes[1].pid)
+            rate = _drive(baseline_port, *drive, options.seconds)
+            baseline_cpu += _cpu_seconds(processes[1].pid) - cpu_before
+            baseline_requests += rate * options.seconds
+            baseline_rates.append(rate)
             cpu_before = _cpu_seconds(simulator.pid)
             rate = _drive(simulator_port, *drive, options.seconds)
             cpu += _cpu_seconds(simulator.pid) - cpu_before
@@ -276,6 +280,7 @@ def main() -> None:
                 "baseline_per_s": round(baseline_per_s),
                 "ratio": round(simulator_per_s / baseline_per_s, 3),
                 "simulator_cpu_seconds_per_request": round(cpu / sends, 7) if sends else None,
+                "baseline_cpu_seconds_per_request": round(baseline_cpu / baseline_requests, 7),
                 "raw_socket_per_s": round(raw_per_s),
                 "ratio_to_raw_socket": round(simulator_per_s / raw_per_s, 3),
                 "simulator_runs_per_s": [round(rate) for rate in simulator_rates],

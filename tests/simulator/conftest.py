@@ -41,12 +41,18 @@ class WebhookReceiver:
         self.posts: list[dict] = []
         self.answers: list[int] = []
         self.lock = threading.Lock()
+        self.gate = threading.Event()  # cleared: POSTs wait (up to 5 s) before being answered
+        self.gate.set()
+        self.arrived = 0  # POSTs whose body was read, answered or not yet
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.arrived += 1
+                receiver.gate.wait(timeout=5)
                 with receiver.lock:
                     status = receiver.answers.pop(0) if receiver.answers else 200
                     receiver.posts.append(
@@ -86,6 +92,26 @@ class WebhookReceiver:
             for status in change["value"].get("statuses", [])
         ]
 
+    def template_events(self) -> list[dict]:
+        """Every message_template_status_update value received (answered 200)."""
+        return [
+            change["value"]
+            for document in self.documents()
+            for entry in document["entry"]
+            for change in entry["changes"]
+            if change["field"] == "message_template_status_update"
+        ]
+
+    def contacts(self) -> list[dict]:
+        """Every contacts[] item of inbound messages received (answered 200)."""
+        return [
+            contact
+            for document in self.documents()
+            for entry in document["entry"]
+            for change in entry["changes"]
+            for contact in change["value"].get("contacts", [])
+        ]
+
     def inbound_messages(self) -> list[dict]:
         """Every messages[] item received (answered 200), in arrival order."""
         return [
@@ -101,6 +127,7 @@ class WebhookReceiver:
 def receiver():
     receiver = WebhookReceiver()
     yield receiver
+    receiver.gate.set()
     receiver.server.shutdown()
     receiver.server.server_close()
 

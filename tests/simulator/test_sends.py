@@ -167,6 +167,7 @@ def test_inbound_message_opens_the_window_for_text(client, receiver):
     [inbound] = wait_until(lambda: receiver.inbound_messages())
     assert inbound == {
         "from": "16505551234",
+        "from_user_id": injected.json()["user_id"],
         "id": injected.json()["id"],
         "timestamp": inbound["timestamp"],
         "type": "text",

@@ -39,6 +39,12 @@ OPTIONS: list[tuple[str, str, type, str]] = [
     ("--button-tap-share", "button_tap_share", float, "share of sends whose quick-reply button is tapped"),
     ("--paced-share", "paced_share", float, "share of template sends held_for_quality_assessment"),
     ("--paced-release-ms", "paced_release_ms", float, "how much later the statuses of paced sends come"),
+    (
+        "--paced-fail-share",
+        "paced_fail_share",
+        float,
+        "share of held sends failing 132015 at release; their template becomes PAUSED (webhook)",
+    ),
     ("--reply-text", "reply_text", str, "text of simulated replies"),
     ("--stop-text", "stop_text", str, "text of simulated STOP replies"),
     ("--sent-delay-ms", "sent_delay_ms", float, "delay of the sent (or failed) status after acceptance"),
@@ -86,6 +92,18 @@ OPTIONS: list[tuple[str, str, type, str]] = [
         float,
         "how far ahead statuses may be pulled into a batch",
     ),
+    (
+        "--webhook-auto-batch-max",
+        "webhook_auto_batch_max",
+        int,
+        "when webhooks fall behind, overdue statuses of one number go up to N per POST (1: never)",
+    ),
+    (
+        "--webhook-auto-batch-lag-ms",
+        "webhook_auto_batch_lag_ms",
+        float,
+        "how late the oldest due webhook must be before overdue statuses are batched",
+    ),
     ("--webhook-max-retries", "webhook_max_retries", int, "retries of a webhook answered non-200 (then given up)"),
     ("--webhook-retry-base-ms", "webhook_retry_base_ms", float, "first retry delay; doubles each retry"),
     ("--webhook-retry-max-ms", "webhook_retry_max_ms", float, "longest retry delay"),
@@ -100,6 +118,13 @@ FLAGS: list[tuple[str, str, str]] = [
         "text outside the window is accepted and fails with a 131047 status (else refused with 131047)",
     ),
     ("--log-requests", "log_requests", "log every request (slow; off by default)"),
+    ("--no-user-ids", "user_ids_enabled", "omit the 2026 business-scoped user ids (user_id, from_user_id, ...)"),
+    ("--usernames", "usernames_enabled", "inbound contacts carry profile.username"),
+    (
+        "--phoneless-users",
+        "phoneless_users",
+        "users withhold their phone number: inbound messages carry no wa_id/from (implies --usernames)",
+    ),
 ]
 
 DESCRIPTION = "Run a fake WhatsApp Cloud API (Graph wire format) on a loopback port.\n\n" + (RATE_LIMITS_DOC or "")
@@ -131,7 +156,7 @@ def config_from_options(options: dict) -> SimulatorConfig:
         values["phone_number_ids"] = options["phone_number_ids"]
     for _, name, _ in FLAGS:
         if options.get(name):
-            values[name] = name not in ("webhooks_enabled", "http_500_graph_body")
+            values[name] = name not in ("webhooks_enabled", "http_500_graph_body", "user_ids_enabled")
     return SimulatorConfig(**values)
 
 

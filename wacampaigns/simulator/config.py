@@ -39,9 +39,18 @@ class SimulatorConfig:
     button_tap_share: float = 0.02
     paced_share: float = 0.0
     paced_release_ms: float = 10_000
+    # Share of held (paced) messages on which feedback is bad: they fail with 132015 at release and their
+    # template becomes PAUSED (webhook), after which every later held message of it fails too (§4.7).
+    paced_fail_share: float = 0.0
     reply_text: str = "Thanks, sounds good!"
     stop_text: str = "STOP"
     reengagement_error_as_status: bool = False
+
+    # 2026 business-scoped user ids (reference §5.4): contacts[].user_id, messages[].from_user_id and
+    # statuses[].recipient_user_id; profile.username; users who withhold their phone (no wa_id / from).
+    user_ids_enabled: bool = True
+    usernames_enabled: bool = False
+    phoneless_users: bool = False
 
     # Webhook timing.
     sent_delay_ms: float = 200
@@ -71,6 +80,8 @@ class SimulatorConfig:
     webhook_out_of_order_share: float = 0.0
     webhook_batch_max: int = 1
     webhook_batch_window_ms: float = 0
+    webhook_auto_batch_max: int = 100
+    webhook_auto_batch_lag_ms: float = 50
     webhook_max_retries: int = 6
     webhook_retry_base_ms: float = 1000
     webhook_retry_max_ms: float = 60_000

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 from .config import ConfigError
 from .http_server import Reply, Request
 from .send_validation import recipient_wa_id
-from .state import SimulatorState
+from .state import SimulatorState, log_entry_object
 from .webhook_dispatcher import WebhookDispatcher, WebhookJob
 from .webhook_payloads import inbound_message, inbound_message_value, messages_envelope
 
@@ -61,6 +61,7 @@ def stats_snapshot(state: SimulatorState, dispatcher: WebhookDispatcher) -> dict
         webhooks_pending=counters["pending_jobs"],
         webhook_items_delivered=counters["items_delivered"],
         webhook_duplicates_posted=counters["duplicates_posted"],
+        webhook_auto_batched_posts=counters["auto_batched_posts"],
         webhook_answers=counters["by_status_code"],
         webhook_last_error=counters["last_error"],
     )
@@ -74,7 +75,7 @@ def _messages(state: SimulatorState, request: Request) -> Reply:
         return _problem("since must be a non-negative integer index")
     with state.lock:
         entries = state.log[int(since) :]
-        body = json.dumps(entries, separators=_COMPACT).encode()
+    body = json.dumps([log_entry_object(entry) for entry in entries], separators=_COMPACT).encode()
     return Reply(200, body)
 
 
@@ -97,7 +98,13 @@ def _update_config(state: SimulatorState, request: Request) -> Reply:
 
 
 def _inject_inbound(state: SimulatorState, dispatcher: WebhookDispatcher, request: Request) -> Reply:
-    """POST {"from", "text"?, "button_payload"?, "button_text"?, "context_id"?, "phone_number_id"?, "profile_name"?}."""
+    """POST {"from", "text"?, "button_payload"?, "button_text"?, "context_id"?, "phone_number_id"?, "profile_name"?,
+    "username"?, "withhold_phone"?}.
+
+    The user's business-scoped id, username and phone appear as the config says (user_ids_enabled,
+    usernames_enabled, phoneless_users); "username" sets the username, "withhold_phone": true drops wa_id/from
+    for this message only.
+    """
     try:
         body = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
@@ -117,6 +124,12 @@ def _inject_inbound(state: SimulatorState, dispatcher: WebhookDispatcher, reques
         state.open_window(phone_number_id, wa_id, now)
         state.stats.inbound_injected += 1
         display = state.display_phone_number(phone_number_id)
+        user = state.user_identity(wa_id)
+    if body.get("username"):
+        user.username = str(body["username"])
+    if body.get("withhold_phone") is True:
+        user.wa_id = None
+        user.user_id = user.user_id or state.business_scoped_user_id(wa_id)
     button = None
     if body.get("button_payload") or body.get("button_text"):
         button = (
@@ -126,20 +139,25 @@ def _inject_inbound(state: SimulatorState, dispatcher: WebhookDispatcher, reques
     context = (display, str(body["context_id"])) if body.get("context_id") else None
     message = inbound_message(
         wamid=wamid,
-        wa_id=wa_id,
+        wa_id=user.wa_id,
         timestamp=int(time.time()),
         text=str(body.get("text", "")),
         button=button,
         context=context,
+        from_user_id=user.user_id,
     )
     document = messages_envelope(
         config.waba_id,
         phone_number_id,
         display,
         inbound_message_value(
-            wa_id=wa_id, profile_name=str(body.get("profile_name") or f"Customer {wa_id[-4:]}"), message=message
+            wa_id=user.wa_id,
+            profile_name=str(body.get("profile_name") or f"Customer {wa_id[-4:]}"),
+            message=message,
+            user_id=user.user_id,
+            username=user.username,
         ),
     )
     if config.webhooks_enabled:
         dispatcher.schedule([(now, WebhookJob(phone_number_id=phone_number_id, document=document))])
-    return _json({"id": wamid, "from": wa_id, "phone_number_id": phone_number_id})
+    return _json({"id": wamid, "from": wa_id, "user_id": user.user_id, "phone_number_id": phone_number_id})

@@ -6,11 +6,12 @@ import base64
 import json
 import re
 import time
+from json.encoder import encode_basestring_ascii as json_string  # json.dumps's own (C) string encoder
 from urllib.parse import parse_qs, urlencode
 
 from .graph_errors import GraphError, object_not_found
 from .http_server import Reply, Request
-from .message_outcomes import DRAWS_PER_MESSAGE, AcceptedMessage, plan_outcome
+from .message_outcomes import DRAW_PACED, DRAW_PACED_FAILS, DRAWS_PER_MESSAGE, AcceptedMessage, plan_outcome
 from .send_validation import validate_send
 from .state import SimulatorState
 from .template_catalog import TemplateDefinitionError
@@ -106,15 +107,19 @@ def _send(
     state: SimulatorState, dispatcher: WebhookDispatcher, request: Request, phone_number_id: str, timeout_fault: bool
 ) -> Reply:
     now = time.monotonic()
+    body = invalid_json = None
+    if request.body:
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            invalid_json = GraphError(100, "The request body is not valid JSON.")
+    paused_template = None
     with state.lock:
+        config = state.config
         if not state.throughput.try_take(phone_number_id, now):
             raise GraphError(130429, "Cloud API message throughput has been reached.", subcode=2494055)
-    try:
-        body = json.loads(request.body) if request.body else None
-    except (ValueError, UnicodeDecodeError):
-        raise GraphError(100, "The request body is not valid JSON.") from None
-    config = state.config
-    with state.lock:
+        if invalid_json is not None:
+            raise invalid_json
         send = validate_send(body, state.catalog, now)
         forced_failure = None
         if send.message_type != "template" and not state.window_is_open(phone_number_id, send.wa_id, now):
@@ -131,31 +136,26 @@ def _send(
                 "Message failed to send because there were too many messages sent from this "
                 "phone number to the same phone number in a short period of time.",
             )
-        draws = [state.message_rng.random() for _ in range(DRAWS_PER_MESSAGE)]
+        random = state.message_rng.random
+        draws = [random() for _ in range(DRAWS_PER_MESSAGE)]
         wamid = state.next_id("wamid.HBgL", send.wa_id, phone_number_id)
-        reply_wamid = state.next_id("wamid.HBgL", "in", send.wa_id)
         template = send.template
-        category = template.definition["category"] if template else None
-        paced = category in ("MARKETING", "UTILITY") and draws[13] < config.paced_share
+        definition = template.definition if template else None
+        category = definition["category"] if definition else None
+        paced = category in ("MARKETING", "UTILITY") and draws[DRAW_PACED] < config.paced_share
+        if send.header_media_id is not None and not state.media.knows(send.header_media_id):
+            forced_failure = forced_failure or 131053
+        if paced and forced_failure is None:
+            released_at = now + config.paced_release_ms / 1000
+            if template.paused_at is not None and released_at >= template.paused_at:
+                forced_failure = 132015
+            elif draws[DRAW_PACED_FAILS] < config.paced_fail_share:
+                forced_failure = 132015
+                if template.paused_at is None:
+                    template.paused_at = released_at
+                    paused_template = template
         message_status = "held_for_quality_assessment" if paced else "accepted"
-        entry = {
-            "index": len(state.log),
-            "wamid": wamid,
-            "phone_number_id": phone_number_id,
-            "to": send.to_input,
-            "recipient": send.wa_id,
-            "type": send.message_type,
-            "template": template.definition["name"] if template else None,
-            "language": send.language,
-            "category": category,
-            "components": send.components,
-            "parameters": _body_parameters(send.components),
-            "text": send.text_body,
-            "biz_opaque_callback_data": send.biz_opaque_callback_data,
-            "message_status": message_status if template else None,
-            "accepted_at": time.time(),
-            "answered": not timeout_fault,
-        }
+        wall_now = time.time()
         message = AcceptedMessage(
             wamid=wamid,
             phone_number_id=phone_number_id,
@@ -163,64 +163,84 @@ def _send(
             wa_id=send.wa_id,
             number_is_valid=send.number_is_valid,
             category=category,
-            quick_reply_text=_quick_reply_text(template.definition) if template else None,
+            quick_reply_text=template.shape.quick_reply_text if template else None,
             biz_opaque_callback_data=send.biz_opaque_callback_data,
             paced=paced,
+            user=state.user_identity(send.wa_id),
             forced_failure=forced_failure,
         )
-        plan = plan_outcome(config, message, draws, now=now, wall_now=entry["accepted_at"], reply_wamid=reply_wamid)
-        entry["outcome"] = plan.outcome
-        state.log.append(entry)
-        state.stats.accepted += 1
-        state.stats.outcomes[plan.outcome] = state.stats.outcomes.get(plan.outcome, 0) + 1
-        state.stats.webhooks_dropped_by_fault += plan.dropped
+        plan = plan_outcome(
+            config,
+            message,
+            draws,
+            now=now,
+            wall_now=wall_now,
+            reply_wamid=lambda: state.next_id("wamid.HBgL", "in", send.wa_id),
+        )
+        # The order of LOG_FIELDS; rendered as JSON objects only when /_sim/messages asks.
+        state.log.append(
+            (
+                len(state.log),
+                wamid,
+                phone_number_id,
+                send.to_input,
+                send.wa_id,
+                send.message_type,
+                definition["name"] if definition else None,
+                send.language,
+                category,
+                send.components,
+                send.text_body,
+                send.biz_opaque_callback_data,
+                message_status if template else None,
+                wall_now,
+                not timeout_fault,
+                plan.outcome,
+            )
+        )
+        stats = state.stats
+        stats.accepted += 1
+        stats.outcomes[plan.outcome] = stats.outcomes.get(plan.outcome, 0) + 1
+        stats.webhooks_dropped_by_fault += plan.dropped
         for inbound_at in plan.inbound_at:
             state.open_window(phone_number_id, send.wa_id, inbound_at)
+        if paused_template is not None:
+            stats.templates_paused += 1
         if timeout_fault:
-            state.stats.faults["timeout_after_accept"] += 1
+            stats.faults["timeout_after_accept"] += 1
     if config.webhooks_enabled:
-        dispatcher.schedule(plan.jobs)
+        jobs = plan.jobs
+        if paused_template is not None:
+            jobs = [*jobs, (paused_template.paused_at, _paused_job(config, paused_template, wall_now))]
+        dispatcher.schedule(jobs)
     if timeout_fault:
         if config.timeout_close_without_answer:
             return Reply(action="close")
         return Reply(action="hang", hang_seconds=config.timeout_hang_ms / 1000)
-    result: dict = {"id": wamid}
-    if template:
-        result["message_status"] = message_status
-    return json_reply(
-        {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": send.to_input, "wa_id": send.wa_id}],
-            "messages": [result],
-        }
+    status_part = f',"message_status":"{message_status}"' if template else ""
+    return Reply(
+        200,
+        (
+            f'{{"messaging_product":"whatsapp","contacts":[{{"input":{json_string(send.to_input)},'
+            f'"wa_id":{json_string(send.wa_id)}}}],"messages":[{{"id":"{wamid}"{status_part}}}]}}'
+        ).encode(),
     )
 
 
-def _body_parameters(components) -> list:
-    """The body parameters' values in order (text, or a currency/date_time fallback), for the log."""
-    values = []
-    for component in components or ():
-        if component.get("type") != "body":
-            continue
-        for parameter in component.get("parameters", ()):
-            kind = parameter.get("type")
-            value = parameter.get(kind)
-            if isinstance(value, dict):
-                value = value.get("fallback_value")
-            if parameter.get("parameter_name"):
-                values.append({"name": parameter["parameter_name"], "value": value})
-            else:
-                values.append(value)
-    return values
-
-
-def _quick_reply_text(definition: dict) -> str | None:
-    for component in definition.get("components", ()):
-        if str(component.get("type", "")).upper() == "BUTTONS":
-            for button in component.get("buttons", ()):
-                if str(button.get("type", "")).upper() == "QUICK_REPLY":
-                    return button.get("text")
-    return None
+def _paused_job(config, template, wall_now: float) -> WebhookJob:
+    """The signed `message_template_status_update` PAUSED webhook, due when the template pauses."""
+    definition = template.definition
+    document = template_status_update(
+        waba_id=config.waba_id,
+        time=int(wall_now + config.paced_release_ms / 1000),
+        template_id=template.id,
+        name=definition["name"],
+        language=definition["language"],
+        category=definition["category"],
+        event="PAUSED",
+        reason="NONE",
+    )
+    return WebhookJob(document=document)
 
 
 def _phone_number(state: SimulatorState, phone_number_id: str, query: dict) -> dict:

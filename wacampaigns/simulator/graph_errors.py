@@ -27,6 +27,7 @@ _TITLES = {
     131056: "(Business Account, Consumer Account) pair rate limit hit",
     132000: "Number of parameters does not match the expected number of params",
     132001: "Template name does not exist in the translation",
+    132015: "Template is Paused",
 }
 _HTTP_STATUS = {190: 401, 1: 500, 2: 500, 131000: 500}
 # Codes that Graph reports as plain Graph errors, without WhatsApp's `error_data`.

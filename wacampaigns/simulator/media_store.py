@@ -70,6 +70,10 @@ class MediaStore:
         self.media[media_id] = (declared, len(data))
         return {"id": media_id}
 
+    def knows(self, media_id: str) -> bool:
+        """Whether `media_id` was uploaded here (sends naming another id fail later with 131053)."""
+        return media_id in self.media
+
     def open_session(self, file_length: str | None, file_type: str | None) -> dict:
         """Start a Resumable Upload session: `{"id": "upload:<id>"}`."""
         if not file_length or not file_length.isdigit() or int(file_length) <= 0:

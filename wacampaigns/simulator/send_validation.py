@@ -30,6 +30,7 @@ class ValidSend:
     components: list | None = None
     text_body: str | None = None
     biz_opaque_callback_data: str | None = None
+    header_media_id: str | None = None  # a media header given by id (checked against uploads), not by link
 
 
 def recipient_wa_id(to: str) -> tuple[str, bool]:
@@ -81,17 +82,25 @@ def validate_send(body, catalog: TemplateCatalog, now: float) -> ValidSend:
     if code is None:
         raise GraphError(131008, "The parameter template.language is required.")
     template = catalog.get(name, code)
-    if template is None or template.status_at(now) != "APPROVED":
+    status = template.status_at(now) if template is not None else None
+    if status == "PAUSED":
+        raise GraphError(132015, f"Template {name} in {code} is paused because of low quality.")
+    if status != "APPROVED":
         raise GraphError(132001, f"template name ({name}) does not exist in {code}")
     components = content.get("components", [])
     if not isinstance(components, list):
         raise GraphError(100, "The parameter template.components must be an array.")
-    _check_components(template, components)
+    header_parameters = _check_components(template, components)
     send.template, send.language, send.components = template, code, components
+    for parameter in header_parameters:
+        media = parameter.get(parameter.get("type"))
+        if isinstance(media, dict) and media.get("id") and not media.get("link"):
+            send.header_media_id = str(media["id"])
     return send
 
 
-def _check_components(template: StoredTemplate, components: list) -> None:
+def _check_components(template: StoredTemplate, components: list) -> list:
+    """Check the components against the template; return the header parameters."""
     shape = template.shape
     body_parameters: list = []
     header_parameters: list = []
@@ -121,6 +130,7 @@ def _check_components(template: StoredTemplate, components: list) -> None:
             f"params ({shape.body_positional_count})",
         )
     _check_header(shape.header_format, shape.header_text_parameters, header_parameters)
+    return header_parameters
 
 
 def _check_parameter(parameter) -> None:

@@ -71,18 +71,21 @@ class Simulator:
         if segments and VERSION_SEGMENT.match(segments[0]):
             segments = segments[1:]
         state = self.state
+        slow = reset = server_error = timeout = False
         with state.lock:
             config = state.config
             state.stats.requests += 1
-            slow, reset, server_error, timeout = (state.fault_rng.random() for _ in range(4))
-            slow = slow < config.slow_share
-            reset = reset < config.reset_share
-            server_error = server_error < config.http_500_share
-            timeout = timeout < config.timeout_after_accept_share
-            faults = state.stats.faults
-            faults["slow"] += slow
-            faults["reset"] += reset
-            faults["http_500"] += server_error and not reset
+            # Faults draw from their own generator, and only when some fault is configured.
+            if config.slow_share or config.reset_share or config.http_500_share or config.timeout_after_accept_share:
+                random = state.fault_rng.random
+                slow = random() < config.slow_share
+                reset = random() < config.reset_share
+                server_error = random() < config.http_500_share
+                timeout = random() < config.timeout_after_accept_share
+                faults = state.stats.faults
+                faults["slow"] += slow
+                faults["reset"] += reset
+                faults["http_500"] += server_error and not reset
         delay_ms = config.latency_ms + (config.slow_ms if slow else 0)
         if delay_ms > 0:
             self.stopping.wait(delay_ms / 1000)

@@ -107,6 +107,7 @@ class TemplateShape:
     header_text_parameters: int = 0
     button_types: tuple[str, ...] = ()
     named: bool = False
+    quick_reply_text: str | None = None  # the first quick-reply button's text (what a simulated tap sends)
 
 
 @dataclass
@@ -120,9 +121,12 @@ class StoredTemplate:
     reviewed_at: float = 0.0
     rejection_reason: str = "NONE"
     shape: TemplateShape = field(default_factory=TemplateShape)
+    paused_at: float | None = None  # set when bad feedback on paced messages pauses it (monotonic time)
 
     def status_at(self, now: float) -> str:
-        """PENDING until the review time, then the review's outcome."""
+        """PENDING until the review time, then the review's outcome; PAUSED from `paused_at` on."""
+        if self.paused_at is not None and now >= self.paused_at:
+            return "PAUSED"
         return self.final_status if now >= self.reviewed_at else self.status
 
     def as_graph_object(self, now: float) -> dict:
@@ -156,7 +160,13 @@ def shape_of(definition: dict) -> TemplateShape:
                 pattern = _NAMED_PLACEHOLDER if shape.named else _POSITIONAL_PLACEHOLDER
                 shape.header_text_parameters = len(pattern.findall(text))
         elif kind == "BUTTONS":
-            shape.button_types = tuple(str(button.get("type", "")).upper() for button in component.get("buttons", []))
+            buttons = component.get("buttons", [])
+            shape.button_types = tuple(str(button.get("type", "")).upper() for button in buttons)
+            if shape.quick_reply_text is None:
+                shape.quick_reply_text = next(
+                    (button.get("text") for button in buttons if str(button.get("type", "")).upper() == "QUICK_REPLY"),
+                    None,
+                )
     return shape
 
 
