@@ -269,3 +269,25 @@ def test_numbers_are_normalized_in_a_process_pool(stage, monkeypatch):
 
     assert Contact.objects.count() == 500
     assert Contact.objects.get(phone="+34612340042").name == "n42"
+
+
+def test_a_number_created_meanwhile_rolls_the_chunk_back_and_it_runs_again(stage, monkeypatch):
+    contact_import = stage(b"phone,name,opted_in\n+34612345678,Ana,yes\n+34612345679,Bob,yes\n")
+    contact_import_confirm(contact_import=contact_import)
+    looked = []
+    existing = merging._Chunk.existing
+
+    def existing_then_someone_creates_ana(self, cursor):
+        found = existing(self, cursor)
+        looked.append(found)
+        if len(looked) == 1:  # between our look and our insert, another writer creates Ana
+            contact_create(phone="+34612345678", name="Created meanwhile")
+        return found
+
+    monkeypatch.setattr(merging._Chunk, "existing", existing_then_someone_creates_ana)
+    assert contact_import_merge(contact_import=contact_import)
+
+    assert len(looked) == 2  # the first attempt rolled back, the second merged
+    assert dict(Contact.objects.values_list("phone", "name")) == {"+34612345678": "Ana", "+34612345679": "Bob"}
+    assert ConsentEvent.objects.count() == 2
+    assert (contact_import.contacts_created, contact_import.phones_merged) == (2, 2)
