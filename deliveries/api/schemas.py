@@ -4,14 +4,29 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, StringConstraints
 
 from contacts.models import MarketingConsent
 from deliveries.models import DeliveryStatus, SkipReason
 
-ParameterValue = Annotated[str, StringConstraints(max_length=2000)]
-AttributeValue = str | int | float | bool | None
-TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+def _storable(text: str) -> str:
+    """Text both databases can store: no NUL character (PostgreSQL refuses it) and valid UTF-8."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from err
+    return text
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+ParameterValue = Annotated[Text, StringConstraints(max_length=2000)]
+Key = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+AttributeValue = Annotated[Text, StringConstraints(max_length=2000)] | int | float | bool | None
+TagName = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+PHONE_PATTERN = r"^\+?[0-9]{6,15}$"
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(_[A-Za-z0-9]{2,8})?$", max_length=15)]
 
 SEND_DESCRIPTION = """Queues a template message to one phone number and answers at once with 202 and the message id;
@@ -47,16 +62,16 @@ class TemplateRef(Schema):
 
 
 class ContactFields(Schema):
-    name: str | None = Field(None, max_length=200)
+    name: Text | None = Field(None, max_length=200)
     language: LanguageCode | None = None
-    attributes: dict[str, AttributeValue] | None = Field(None, description="Merged into the contact's attributes.")
+    attributes: dict[Key, AttributeValue] | None = Field(None, description="Merged into the contact's attributes.")
 
 
 class MessageCreate(Schema):
-    to: str = Field(..., min_length=1, max_length=32, description="E.164 phone number.", examples=["+34612345678"])
+    to: Text = Field(..., min_length=1, max_length=32, description="E.164 phone number.", examples=["+34612345678"])
     template: TemplateRef
-    parameters: dict[str, ParameterValue] | list[ParameterValue] = Field(default_factory=dict)
-    sender: str | None = Field(
+    parameters: dict[Key, ParameterValue] | list[ParameterValue] = Field(default_factory=dict)
+    sender: Text | None = Field(
         None, max_length=32, description="Phone number id to send from; default: the account's first number."
     )
     contact: ContactFields | None = None
@@ -96,13 +111,13 @@ class ConsentIn(Schema):
     kind: Literal["opt_in", "opt_out"]
     scope: Literal["marketing", "all"] = Field("marketing", description="An opt-in always covers marketing.")
     occurred_at: AwareDatetime | None = Field(None, description="When the person gave or withdrew it; default now.")
-    evidence: str = Field("", max_length=2000, description="What proves it, e.g. the checkbox text on your form.")
+    evidence: Text = Field("", max_length=2000, description="What proves it, e.g. the checkbox text on your form.")
 
 
 class ContactUpsert(Schema):
-    name: str | None = Field(None, max_length=200)
+    name: Text | None = Field(None, max_length=200)
     language: LanguageCode | None = None
-    attributes: dict[str, AttributeValue] | None = Field(None, description="Replaces the contact's attributes.")
+    attributes: dict[Key, AttributeValue] | None = Field(None, description="Replaces the contact's attributes.")
     tags: list[TagName] | None = Field(None, max_length=100, description="Replaces the contact's tags.")
     consent: ConsentIn | None = None
 
@@ -112,7 +127,7 @@ class OptOutIn(Schema):
         "marketing", description="marketing: promotions stop; all: every message stops, utility ones too."
     )
     occurred_at: AwareDatetime | None = None
-    evidence: str = Field("", max_length=2000)
+    evidence: Text = Field("", max_length=2000)
 
 
 class ConsentOut(Schema):

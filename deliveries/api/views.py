@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, NinjaAPI, Status
+from ninja import Header, NinjaAPI, Path, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
@@ -15,6 +15,7 @@ from deliveries.api.keys import api_key_authenticate, api_key_rate_limit_take
 from deliveries.api.messages import MessageRequest, api_message_get, api_message_send, message_representation
 from deliveries.api.models import ApiKey
 from deliveries.api.schemas import (
+    PHONE_PATTERN,
     SEND_DESCRIPTION,
     ContactOut,
     ContactUpsert,
@@ -160,7 +161,7 @@ def message_create(
     summary="A message's status",
     tags=["messages"],
 )
-def message_detail(request, message_id: int):
+def message_detail(request, message_id: int = Path(..., ge=1, le=2**63 - 1)):
     """Status, the time of each status, and the error if it failed or was skipped."""
     return Status(200, message_representation(api_message_get(api_key=request.auth, message_id=message_id)))
 
@@ -177,7 +178,11 @@ def _consent(consent) -> contact_services.ConsentInput | None:
     summary="Create or update a contact",
     tags=["contacts"],
 )
-def contact_put(request, phone: str, payload: ContactUpsert):
+def contact_put(
+    request,
+    payload: ContactUpsert,
+    phone: str = Path(..., pattern=PHONE_PATTERN, examples=["+34612345678"], description="E.164, with or without +."),
+):
     """Creates the contact (201) or updates it (200): fields left out are kept; `attributes` and `tags` replace
     the current ones when given. `consent` records one opt-in or opt-out event (source: API). An opt-in after an
     opt-out needs `consent.evidence` (how the person asked again). All or nothing."""
@@ -199,7 +204,11 @@ def contact_put(request, phone: str, payload: ContactUpsert):
     summary="Record an opt-out",
     tags=["contacts"],
 )
-def contact_opt_out(request, phone: str, payload: OptOutIn | None = None):
+def contact_opt_out(
+    request,
+    phone: str = Path(..., pattern=PHONE_PATTERN, examples=["+34612345678"], description="E.164, with or without +."),
+    payload: OptOutIn | None = None,
+):
     """Records an opt-out (default scope: marketing) for the number, creating the contact if it is unknown so that
     no later send or import reaches them."""
     payload = payload or OptOutIn()
@@ -217,5 +226,8 @@ def contact_opt_out(request, phone: str, payload: OptOutIn | None = None):
     summary="A contact and its consent",
     tags=["contacts"],
 )
-def contact_detail(request, phone: str):
+def contact_detail(
+    request,
+    phone: str = Path(..., pattern=PHONE_PATTERN, examples=["+34612345678"], description="E.164, with or without +."),
+):
     return Status(200, contact_services.contact_representation(contact_services.contact_by_phone(phone)))

@@ -76,7 +76,10 @@ def test_get_contact_and_errors(api):
     assert api.get(f"/api/v1/contacts/{PHONE}").json()["code"] == "contact_not_found"
     api.put_json(f"/api/v1/contacts/{PHONE}", {"name": "Ana"})
     assert api.get(f"/api/v1/contacts/{PHONE}").json()["name"] == "Ana"
-    assert api.get("/api/v1/contacts/123").json()["code"] == "invalid_phone_number"
+    assert api.get("/api/v1/contacts/1234567").json()["code"] == "invalid_phone_number"
+    assert api.get("/api/v1/contacts/12ab").json()["code"] == "invalid_request"
+    nul = api.put_json(f"/api/v1/contacts/{PHONE}", {"name": "A\x00B"})
+    assert (nul.status_code, nul.json()["code"]) == (422, "invalid_request")
     bad_tag = api.put_json(f"/api/v1/contacts/{PHONE}", {"tags": [""]})
     assert (bad_tag.status_code, bad_tag.json()["code"]) == (422, "invalid_request")
     naive_time = api.put_json(
