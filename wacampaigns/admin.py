@@ -134,6 +134,8 @@ class CampaignAdmin(admin.ModelAdmin):
         ),
     ]
 
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
     def view_on_site(self, obj):
         # The page's "View on site" button opens the campaign's dashboard.
         return reverse("deliveries:campaign_dashboard", args=[obj.pk])

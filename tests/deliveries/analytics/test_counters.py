@@ -153,3 +153,32 @@ def test_a_transaction_writes_a_shard_no_other_open_transaction_holds(transactio
     assert len(shards) == 2
     stored = counter_rows_normalized(counter_rows(campaign_ids=[campaign.pk])[campaign.pk])
     assert stored == counter_rows_normalized(counter_rows_counted(campaign_id=campaign.pk))
+
+
+def test_missing_triggers_are_put_back_after_migrate_and_the_counters_recounted():
+    from django.apps import apps
+
+    from deliveries.analytics.triggers import TRIGGER_NAMES, analytics_triggers_after_migrate, analytics_triggers_sql
+
+    campaign = factories.campaign()
+    factories.delivery(campaign=campaign)
+    with connection.cursor() as cursor:  # what a SQLite table rebuild does to them
+        for statement in analytics_triggers_sql(connection.vendor)[1]:
+            cursor.execute(statement)
+    factories.delivery(campaign=campaign, status=DeliveryStatus.CANCELLED)  # written while they are missing
+    assert campaign_numbers(counter_rows(campaign_ids=[campaign.pk])[campaign.pk]).targeted == 1
+
+    analytics_triggers_after_migrate(sender=None, app_config=apps.get_app_config("deliveries"))
+
+    numbers = _assert_counters_exact(campaign)
+    assert (numbers.targeted, numbers.cancelled) == (2, 1)
+    factories.delivery(campaign=campaign)
+    assert _assert_counters_exact(campaign).targeted == 3
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgname LIKE 'deliveries_analytics%%'")
+        else:
+            cursor.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'deliveries_analytics%'"
+            )
+        assert cursor.fetchone()[0] == len(TRIGGER_NAMES)
