@@ -7,6 +7,7 @@ from django.urls import reverse
 from templates_app.admin import business_accounts_templates_sync
 from templates_app.forms import CampaignForm
 from wacampaigns.admin_base import WriteOnlySecretsForm
+from wacampaigns.admin_sending import CampaignSendingAdminMixin
 from wacampaigns.models import BusinessAccount, Campaign, MetaApp, PhoneNumber
 
 
@@ -96,7 +97,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(CampaignSendingAdminMixin, admin.ModelAdmin):
     form = CampaignForm
     list_display = ["name", "status", "template_name", "fallback_language", "sender", "scheduled_at", "launched_at"]
     list_filter = ["status", "sender"]

@@ -132,8 +132,12 @@ def live_lease_holders(*, now: datetime | None = None) -> set[uuid.UUID]:
 
 
 def slots_wanted(phone_number: PhoneNumber) -> int:
-    """Sender tasks this number should have: the highest concurrency of its sending campaigns, at least one."""
+    """Sender tasks this number should have: the highest concurrency of its sending campaigns, at least one.
+
+    Never every worker of a qcluster: the webhook drainer, launches and imports need one too.
+    """
     concurrencies = Campaign.objects.filter(sender=phone_number, status__in=CLAIMABLE_CAMPAIGN_STATUSES).values_list(
         "concurrency", flat=True
     )
-    return max([1, *concurrencies])
+    workers = int(settings.Q_CLUSTER.get("workers", 2))
+    return max(1, min(max([1, *concurrencies]), workers - 1))

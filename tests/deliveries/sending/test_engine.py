@@ -147,7 +147,8 @@ def test_the_reaper_recovers_claims_of_dead_senders(campaign_for):
     assert campaign.deliveries.filter(status=DeliveryStatus.QUEUED).count() == 2
 
 
-def test_the_reaper_restarts_senders_for_due_work(campaign_for):
+def test_the_reaper_restarts_senders_for_due_work(campaign_for, settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 8}
     campaign = launched(campaign_for(contacts=2, concurrency=3))
     slots = maintenance.sender_slots_to_start()
     assert sorted(s.slot for s in slots) == [0, 1, 2]
