@@ -284,6 +284,25 @@ class WebhookEvent(models.Model):
         return f"webhook {self.pk} ({self.state})"
 
 
+class WebhookDrainerLease(models.Model):
+    """The single row naming the webhook drainer at work: its holder, its lease, and the last wake-up asked.
+
+    The holder promises to look for pending rows until `expires_at`, so a POST that saw a live lease need not
+    wake anyone; `kicked_at` keeps the POSTs that found none from enqueuing more than one drainer task.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    holder = models.UUIDField(null=True, blank=True, help_text="The run token of the drainer holding the lease.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    kicked_at = models.DateTimeField(null=True, blank=True, help_text="When a drainer task was last enqueued.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="webhook_drainer_lease_singleton")]
+
+    def __str__(self):
+        return f"webhook drainer lease ({self.holder or 'free'})"
+
+
 class InboundMessage(models.Model):
     """A message a user sent to one of our numbers."""
 

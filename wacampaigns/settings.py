@@ -90,9 +90,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Persistent connections on SQLite too: a new connection re-reads the schema, and closing the last one
+# checkpoints and deletes the WAL; per-request connections halved the webhook POST rate (bench/webhook_ingest.py).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -184,6 +185,15 @@ WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=3
 # A webhook whose processing failed is retried by the periodic task until it has had this many attempts
 # (the admin action "Reprocess" retries it beyond that).
 WEBHOOK_PROCESSING_MAX_ATTEMPTS = env.int("WEBHOOK_PROCESSING_MAX_ATTEMPTS", default=20)
+# The POST only stores the raw row; a drainer (a django-q2 task woken by the POSTs, or `manage.py
+# drain_webhooks`) applies pending rows in batches of this size, looking for new ones this often, ends after
+# this long without any, and hands over to a successor task after the time box (well under the task timeout).
+WEBHOOK_DRAIN_BATCH_SIZE = env.int("WEBHOOK_DRAIN_BATCH_SIZE", default=500)
+WEBHOOK_DRAIN_POLL_SECONDS = env.float("WEBHOOK_DRAIN_POLL_SECONDS", default=0.05)
+WEBHOOK_DRAIN_IDLE_SECONDS = env.float("WEBHOOK_DRAIN_IDLE_SECONDS", default=2.0)
+WEBHOOK_DRAIN_TIME_BOX_SECONDS = env.float(
+    "WEBHOOK_DRAIN_TIME_BOX_SECONDS", default=min(60.0, Q_TASK_TIMEOUT_SECONDS / 4)
+)
 # Whole-message keywords (case and accent do not matter), comma-separated. Words that also answer ordinary
 # questions (CANCEL, END, QUIT) are deliberately absent: cancelling an appointment must not unsubscribe.
 CONSENT_OPT_OUT_MARKETING_KEYWORDS = env.list(

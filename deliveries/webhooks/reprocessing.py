@@ -13,7 +13,7 @@ from django.utils import timezone
 from deliveries.models import WebhookEvent, WebhookProcessingState
 from deliveries.webhooks.processing import webhook_event_process
 
-# A row still pending this long after it arrived was abandoned by a crashed or killed web worker.
+# A row still pending this long was missed by the drainer (none running, a lost task): processed one by one.
 ABANDONED_AFTER = timedelta(minutes=5)
 REPROCESSABLE = (WebhookProcessingState.PENDING, WebhookProcessingState.FAILED, WebhookProcessingState.UNROUTED)
 

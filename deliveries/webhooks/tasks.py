@@ -1,15 +1,19 @@
-"""django-q2 entry points for webhooks: periodic retry and pruning, and the consent confirmation reply.
+"""django-q2 entry points for webhooks: the drainer, periodic retry and pruning, the consent confirmation reply.
 
 The schedules are created by the data migration `deliveries.0004_webhook_schedules` (they exist after
-`migrate`): the retry every 5 minutes, the pruning daily.
+`migrate`): the retry every 5 minutes, the pruning daily. The drainer has no schedule: POSTs wake it
+(`deliveries.webhooks.draining`), and the retry wakes it when pending rows wait.
 """
 
 import logging
+import uuid
 
 from django.conf import settings
+from django_q.tasks import async_task
 
 from contacts.models import ConsentKind
 from deliveries.models import InboundMessage
+from deliveries.webhooks import draining
 from deliveries.webhooks.reprocessing import webhook_events_prune, webhook_events_retry_due
 from wacampaigns.whatsapp.client import CloudApiClient
 from wacampaigns.whatsapp.errors import CloudApiError
@@ -17,9 +21,33 @@ from wacampaigns.whatsapp.errors import CloudApiError
 logger = logging.getLogger(__name__)
 
 
+def webhook_events_drain(token: str | None = None) -> dict:
+    """One time-boxed drainer run; at its time box it hands the lease to a successor task."""
+
+    def successor(lease_token: uuid.UUID) -> None:
+        async_task(draining.DRAIN_TASK, str(lease_token), task_name="webhook drainer")
+
+    report = draining.webhook_events_drain(
+        token=uuid.UUID(token) if token else None,
+        time_box=settings.WEBHOOK_DRAIN_TIME_BOX_SECONDS,
+        idle_seconds=settings.WEBHOOK_DRAIN_IDLE_SECONDS,
+        on_time_box=successor,
+    )
+    return {
+        "batches": report.batches,
+        "processed": report.processed,
+        "unrouted": report.unrouted,
+        "failed": report.failed,
+        "stopped": report.stopped_because,
+    }
+
+
 def webhook_events_retry() -> str:
     result = webhook_events_retry_due()
-    return f"tried {result.tried}: {result.processed} processed, {result.failed} failed, {result.unrouted} unrouted"
+    woke = draining.webhook_drainer_wake_if_pending()
+    return f"tried {result.tried}: {result.processed} processed, {result.failed} failed, {result.unrouted} unrouted" + (
+        "; woke the drainer" if woke else ""
+    )
 
 
 def webhook_events_prune_old() -> str:

@@ -1,4 +1,8 @@
-"""Helpers for webhook tests: a Meta app whose secret signs the posts, accounts matching the samples."""
+"""Helpers for webhook tests: a Meta app whose secret signs the posts, accounts matching the samples.
+
+`post_webhook` posts to the real endpoint (which only stores the raw row) and then drains the pending rows in
+this process, as the drainer task does under qcluster, so a test sees the effects when the call returns.
+"""
 
 import json
 from pathlib import Path
@@ -6,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from deliveries.webhooks.draining import webhook_events_drain_pending
 from tests import factories
 from wacampaigns.whatsapp.signatures import SIGNATURE_HEADER, compute_signature
 
@@ -25,18 +30,24 @@ def meta_app(db):
 
 @pytest.fixture
 def post_webhook(client, meta_app):
-    """POSTs a payload (dict or raw bytes) signed with the app secret (or `secret=None`: unsigned)."""
+    """POSTs a payload (dict or raw bytes) signed with the app secret (or `secret=None`: unsigned), then drains.
 
-    def post(payload, *, secret: str | None = APP_SECRET, signature: str | None = None):
+    `drain=False` leaves the stored rows pending, as they are between the POST and the drainer's next look.
+    """
+
+    def post(payload, *, secret: str | None = APP_SECRET, signature: str | None = None, drain: bool = True):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         headers = {}
         if signature is not None:
             headers[SIGNATURE_HEADER] = signature
         elif secret is not None:
             headers[SIGNATURE_HEADER] = compute_signature(body, secret)
-        return client.post(
+        response = client.post(
             reverse("deliveries:whatsapp_webhook"), data=body, content_type="application/json", headers=headers
         )
+        if drain:
+            webhook_events_drain_pending()
+        return response
 
     return post
 
