@@ -20,12 +20,12 @@
     options: { indexAxis: "y", animation: false, maintainAspectRatio: false, plugins: { legend: { display: false } } },
   });
   const timeline = new Chart(document.getElementById("timeline-chart"), {
-    type: "line",
+    type: "bar",
     data: {
       labels: [],
       datasets: ["sent", "delivered", "read"].map((name) => ({
         label: name[0].toUpperCase() + name.slice(1), data: [], borderColor: colors[name],
-        backgroundColor: colors[name], tension: 0.2, pointRadius: 2,
+        backgroundColor: colors[name],
       })),
     },
     options: { animation: false, maintainAspectRatio: false, scales: { y: { beginAtZero: true } } },
