@@ -88,9 +88,16 @@ def webhook_drainer_wake() -> bool:
         .filter(Q(kicked_at__isnull=True) | Q(kicked_at__lte=now - timedelta(seconds=KICK_RETRY_SECONDS)))
         .update(kicked_at=now)
     )
-    if won:
+    if not won:
+        return False
+    try:
         async_task(DRAIN_TASK, task_name="webhook drainer")
-    return bool(won)
+    # Not hidden: the row is stored and stays pending; the next POST after KICK_RETRY_SECONDS or the periodic
+    # retry asks again. A broker outage must not turn Meta's delivery into a 500 (Meta would resend it).
+    except Exception:
+        logger.exception("Could not enqueue the webhook drainer; pending rows wait for the next wake-up")
+        return False
+    return True
 
 
 def webhook_drainer_wake_if_pending() -> bool:
