@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
             name="opted_out_at",
             field=models.DateTimeField(
                 blank=True,
-                help_text="An opt-out credited to this message (see deliveries.analytics.triggers).",
+                help_text="An opt-out credited to this message (see deliveries.analytics.counters).",
                 null=True,
             ),
         ),

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.e2e
 
 OUTPUT = Path(__file__).resolve().parent / "output" / "browser_dashboard"
 PASSWORD = "browser-test-password"
+POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-background-networking",
@@ -77,24 +79,36 @@ def _chromium() -> str:
 
 
 class Stack:
-    """Simulator, web server (gunicorn) and qcluster on loopback ports, over a fresh SQLite database."""
+    """Simulator, web server (gunicorn) and qcluster on loopback ports, over a fresh database of its own
+    (PostgreSQL when the suite runs on PostgreSQL, else SQLite)."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.database = folder / "browser.sqlite3"
+        self.database_url = self._database()
         self.web_port, self.simulator_port = free_port(), free_port()
         self.base_url = f"http://127.0.0.1:{self.web_port}"
         self.simulator_url = f"http://127.0.0.1:{self.simulator_port}"
         self.processes: list[subprocess.Popen] = []
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{self.database}",
+            "DATABASE_URL": self.database_url,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PUBLIC_BASE_URL": self.base_url,
             "E2E_SIMULATOR_URL": self.simulator_url,
             "SENDER_TIME_BOX_SECONDS": "10",
             "LOG_LEVEL": "WARNING",
         }
+
+    def _database(self) -> str:
+        if not POSTGRES:
+            return f"sqlite:///{self.folder / 'browser.sqlite3'}"
+        import psycopg
+
+        server = os.environ["DATABASE_URL"]
+        name = f"browser_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(server.replace("postgres://", "postgresql://"), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return server.rsplit("/", 1)[0] + f"/{name}"
 
     def manage(self, *args: str) -> str:
         done = subprocess.run(
@@ -142,7 +156,12 @@ class Stack:
                 process.wait(timeout=10)
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with contextlib.closing(sqlite3.connect(self.database, timeout=30)) as db:
+        if POSTGRES:
+            import psycopg
+
+            with psycopg.connect(self.database_url.replace("postgres://", "postgresql://")) as connection:
+                return connection.execute(sql.replace("?", "%s"), params).fetchall()
+        with contextlib.closing(sqlite3.connect(self.database_url.removeprefix("sqlite:///"), timeout=30)) as db:
             return db.execute(sql, params).fetchall()
 
     def fresh_counts(self, campaign_id: int) -> dict[str, int]:
