@@ -2,9 +2,10 @@
 
 Each chunk takes the staged rows of the next numbers after `ContactImport.merge_cursor` (about CHUNK_ROWS
 rows, never splitting a number), folds the rows of each number in Python, and writes the whole chunk with
-one COPY (PostgreSQL) or executemany (SQLite) into a scratch table and four set-based statements from it:
-INSERT … SELECT … ON CONFLICT for new contacts, UPDATE … FROM for existing ones, and INSERT … SELECT for
-tag links and consent events. The merged staging rows are deleted and the cursor moves in the same
+one COPY (PostgreSQL) or executemany (SQLite) into a scratch table and set-based statements from it:
+INSERT … SELECT … ON CONFLICT … RETURNING for new contacts (their ids come back: nothing joins on phone
+numbers afterwards), UPDATE … FROM for existing ones, INSERT … SELECT … ON CONFLICT for tag links, and
+one COPY / executemany for consent events. The merged staging rows are deleted and the cursor moves in the same
 transaction: a crash loses at most one uncommitted chunk, and running the merge again resumes there.
 
 Consent is written set-based for speed, but by the same rule as `contacts.services.contact_consent_record`:
@@ -60,10 +61,6 @@ _SCRATCH_COLUMNS = (
     ("opted_out_of_all_at", "time"),
     ("opted_out_of_all_source", "text"),
     ("consent_changed", "bool"),
-    ("event_kind", "text"),
-    ("event_source", "text"),
-    ("event_at", "time"),
-    ("event_evidence", "text"),
 )
 _TYPES = {
     "postgresql": {"text": "text", "bigint": "bigint", "json": "jsonb", "time": "timestamptz", "bool": "boolean"},
@@ -196,14 +193,17 @@ class _Chunk:
         )
         return cursor.fetchall()
 
-    def existing(self, cursor) -> dict[str, tuple[int, ConsentState]]:
+    def existing(self, cursor, phones: list[str]) -> dict[str, tuple[int, ConsentState]]:
         """The contacts of these numbers, locked: phone → (id, consent state)."""
-        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        cursor.execute(
-            f"SELECT id, phone, {', '.join(_CONSENT_FIELDS)} FROM {_CONTACTS} "  # noqa: S608
-            f"WHERE phone IN (SELECT phone FROM {_STAGED} WHERE {self.where}){lock}",
-            self.params,
-        )
+        columns = f"SELECT id, phone, {', '.join(_CONSENT_FIELDS)} FROM {_CONTACTS}"  # noqa: S608
+        if connection.vendor == "postgresql":
+            # One array parameter: an index lookup per number whatever the planner thinks of the staging table.
+            cursor.execute(f"{columns} WHERE phone = ANY(%s) FOR UPDATE", [phones])
+        else:
+            cursor.execute(
+                f"{columns} WHERE phone IN (SELECT phone FROM {_STAGED} WHERE {self.where})",  # noqa: S608
+                self.params,
+            )
         return {
             phone: (contact_id, ConsentState(consent, source, aware(consent_at), aware(all_at), all_source))
             for contact_id, phone, consent, source, consent_at, all_at, all_source in cursor.fetchall()
@@ -213,50 +213,60 @@ class _Chunk:
         cursor.execute(f"DELETE FROM {_STAGED} WHERE {self.where}", self.params)  # noqa: S608
 
 
-def _write(cursor, contact_import: ContactImport, scratch: list[tuple], links: list[tuple], counts: _Counts) -> None:
+def _write(cursor, contact_import: ContactImport, scratch: list[tuple], links: list, events: list, counts: _Counts):
+    """Writes a chunk. `links` are (phone, tag id) and `events` (phone, kind, source, occurred_at, evidence)."""
     vendor = connection.vendor
     types = _TYPES[vendor]
     now = db_datetime_adapter()(timezone.now())
     temp_table_create(cursor, _SCRATCH, ", ".join(f"{name} {types[kind]}" for name, kind in _SCRATCH_COLUMNS))
-    temp_table_create(cursor, _SCRATCH_LINKS, f"phone text, tag_id {types['bigint']}")
     rows_insert(cursor, _SCRATCH, [name for name, _ in _SCRATCH_COLUMNS], scratch)
-    rows_insert(cursor, _SCRATCH_LINKS, ("phone", "tag_id"), links)
+    if vendor == "postgresql":
+        cursor.execute(f"ANALYZE {_SCRATCH}")  # so that the UPDATE probes the contacts' primary key
 
     consent = ", ".join(_CONSENT_FIELDS)
     cursor.execute(
         f"INSERT INTO {_CONTACTS} (phone, username, name, language, attributes, {consent}, created_at, updated_at) "  # noqa: S608
         f"SELECT phone, '', name, language, attributes, {consent}, %s, %s FROM {_SCRATCH} "
-        "WHERE contact_id IS NULL ON CONFLICT (phone) DO NOTHING",
+        "WHERE contact_id IS NULL ON CONFLICT (phone) DO NOTHING RETURNING phone, id",
         [now, now],
     )
-    expected = sum(1 for row in scratch if row[1] is None)
-    if cursor.rowcount != expected:
+    ids = dict(cursor.fetchall())
+    if len(ids) != sum(1 for row in scratch if row[1] is None):
         raise _Raced
-    counts.created = expected
+    counts.created = len(ids)
+    ids.update((row[0], row[1]) for row in scratch if row[1] is not None)
 
-    merged, stored = _ATTRIBUTES_MERGED[vendor], _ATTRIBUTES_AS_STORED[vendor]
-    cursor.execute(
-        f"UPDATE {_CONTACTS} AS c SET "  # noqa: S608
-        "name = CASE WHEN v.name = '' THEN c.name ELSE v.name END, "
-        "language = CASE WHEN v.language = '' THEN c.language ELSE v.language END, "
-        f"attributes = {merged}, "
-        + "".join(f"{name} = v.{name}, " for name in _CONSENT_FIELDS)
-        + f"updated_at = %s FROM {_SCRATCH} AS v WHERE c.id = v.contact_id AND ("
-        "v.consent_changed OR (v.name <> '' AND v.name <> c.name) OR (v.language <> '' AND v.language <> c.language) "
-        f"OR {merged} <> {stored})",
-        [now],
-    )
-    counts.updated = cursor.rowcount
+    if counts.created < len(scratch):
+        merged, stored = _ATTRIBUTES_MERGED[vendor], _ATTRIBUTES_AS_STORED[vendor]
+        cursor.execute(
+            f"UPDATE {_CONTACTS} AS c SET "  # noqa: S608
+            "name = CASE WHEN v.name = '' THEN c.name ELSE v.name END, "
+            "language = CASE WHEN v.language = '' THEN c.language ELSE v.language END, "
+            f"attributes = {merged}, "
+            + "".join(f"{name} = v.{name}, " for name in _CONSENT_FIELDS)
+            + f"updated_at = %s FROM {_SCRATCH} AS v WHERE c.id = v.contact_id AND v.contact_id IS NOT NULL AND ("
+            "v.consent_changed OR (v.name <> '' AND v.name <> c.name) "
+            f"OR (v.language <> '' AND v.language <> c.language) OR {merged} <> {stored})",
+            [now],
+        )
+        counts.updated = cursor.rowcount
 
-    cursor.execute(
-        f"INSERT INTO {_LINKS} (contact_id, tag_id) SELECT c.id, l.tag_id FROM {_SCRATCH_LINKS} AS l "  # noqa: S608
-        f"JOIN {_CONTACTS} AS c ON c.phone = l.phone WHERE true ON CONFLICT (contact_id, tag_id) DO NOTHING"
-    )
-    cursor.execute(
-        f"INSERT INTO {_EVENTS} (contact_id, kind, scope, source, occurred_at, evidence, recorded_by_id, "  # noqa: S608
-        f"recorded_at) SELECT c.id, v.event_kind, %s, v.event_source, v.event_at, v.event_evidence, %s, %s "
-        f"FROM {_SCRATCH} AS v JOIN {_CONTACTS} AS c ON c.phone = v.phone WHERE v.event_kind <> ''",
-        [ConsentScope.MARKETING.value, contact_import.created_by_id, now],
+    if links:
+        temp_table_create(cursor, _SCRATCH_LINKS, f"contact_id {types['bigint']}, tag_id {types['bigint']}")
+        rows_insert(cursor, _SCRATCH_LINKS, ("contact_id", "tag_id"), [(ids[phone], tag) for phone, tag in links])
+        cursor.execute(
+            f"INSERT INTO {_LINKS} (contact_id, tag_id) SELECT contact_id, tag_id FROM {_SCRATCH_LINKS} "  # noqa: S608
+            "WHERE true ON CONFLICT (contact_id, tag_id) DO NOTHING"
+        )
+    scope, recorded_by = ConsentScope.MARKETING.value, contact_import.created_by_id
+    rows_insert(
+        cursor,
+        _EVENTS,
+        ("contact_id", "kind", "scope", "source", "occurred_at", "evidence", "recorded_by_id", "recorded_at"),
+        [
+            (ids[phone], kind, scope, source, at, evidence, recorded_by, now)
+            for phone, kind, source, at, evidence in events
+        ],
     )
 
 
@@ -266,21 +276,21 @@ def _merge_chunk(cursor, chunk: _Chunk, staged: list[tuple]) -> tuple[_Counts, i
     numbers = len(merged)
     for phone in suppressed_numbers(merged):
         del merged[phone]  # erased after staging
-    existing = chunk.existing(cursor)
+    existing = chunk.existing(cursor, list(merged))
     tag_ids = _tag_ids({key: name for item in merged.values() for key, name in item.tag_names.items()})
 
     counts = _Counts()
-    scratch, links, replays = [], [], []
+    scratch, links, events, replays = [], [], [], []
     db_datetime = db_datetime_adapter()
     for phone, item in merged.items():
         contact_id, state = existing.get(phone, (None, ConsentState()))
         decision = _consent_decision(state, item.consent, counts)
-        event = ("", "", None, "")
         if decision == "replay":
             replays.append((contact_id, item))
         elif decision is not None:
             state = decision
-            event = (item.consent.kind, item.consent.source, db_datetime(item.consent.occurred_at), item.evidence)
+            change = item.consent
+            events.append((phone, change.kind, change.source, db_datetime(change.occurred_at), item.evidence))
         scratch.append(
             (
                 phone,
@@ -294,11 +304,10 @@ def _merge_chunk(cursor, chunk: _Chunk, staged: list[tuple]) -> tuple[_Counts, i
                 db_datetime(state.opted_out_of_all_at),
                 state.opted_out_of_all_source,
                 decision not in (None, "replay"),
-                *event,
             )
         )
         links.extend((phone, tag_ids[key]) for key in item.tag_names)
-    _write(cursor, chunk.contact_import, scratch, links, counts)
+    _write(cursor, chunk.contact_import, scratch, links, events, counts)
     for contact_id, item in replays:
         contact_consent_record(
             contact=Contact(pk=contact_id),
