@@ -172,8 +172,17 @@ _TABLE = Delivery._meta.db_table
 
 
 def _values_cte(name: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence]) -> tuple[str, list]:
-    """`name AS (SELECT CAST(column1 AS …) AS …, … FROM (VALUES …))`, portable to SQLite and PostgreSQL."""
+    """A CTE `name` of the rows: one array per column on PostgreSQL, a VALUES list on SQLite.
+
+    On PostgreSQL the statement text is then the same whatever the row count, so neither the driver nor the
+    server parses thousands of placeholders (measured: a quarter of the drainer's time with VALUES).
+    """
     types = _SQL_TYPES[connection.vendor]
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{types[kind]}[]" for _, kind in columns)
+        names = ", ".join(column for column, _ in columns)
+        params = [list(values) for values in zip(*rows, strict=True)]
+        return f"{name} AS (SELECT * FROM unnest({arrays}) AS raw_values({names}))", params  # noqa: S608 (constants)
     select = ", ".join(
         f"CAST(column{index} AS {types[kind]}) AS {column}" for index, (column, kind) in enumerate(columns, start=1)
     )
