@@ -277,8 +277,8 @@ def test_a_number_created_meanwhile_rolls_the_chunk_back_and_it_runs_again(stage
     looked = []
     existing = merging._Chunk.existing
 
-    def existing_then_someone_creates_ana(self, cursor):
-        found = existing(self, cursor)
+    def existing_then_someone_creates_ana(self, cursor, phones):
+        found = existing(self, cursor, phones)
         looked.append(found)
         if len(looked) == 1:  # between our look and our insert, another writer creates Ana
             contact_create(phone="+34612345678", name="Created meanwhile")

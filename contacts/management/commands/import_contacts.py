@@ -12,17 +12,26 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file")
         parser.add_argument("--default-country", default="", help="ISO country for numbers without a country code.")
-        parser.add_argument("--consent-source", default="", choices=["", *ConsentSource.values],
-                            help="Record every row without a consent column as opted in from this source.")
+        parser.add_argument(
+            "--consent-source",
+            default="",
+            choices=["", *ConsentSource.values],
+            help="Record every row without a consent column as opted in from this source.",
+        )
         parser.add_argument("--tag", action="append", default=[], help="A tag for every contact (repeatable).")
-        parser.add_argument("--nothing-if-errors", action="store_true",
-                            help="Import nothing when any row has an error (default: import the valid rows).")
+        parser.add_argument(
+            "--nothing-if-errors",
+            action="store_true",
+            help="Import nothing when any row has an error (default: import the valid rows).",
+        )
 
     def handle(self, *args, **options):
         try:
             contact_import = contact_import_run(
-                path=options["file"], default_country=options["default_country"],
-                consent_source=options["consent_source"], tag_names="|".join(options["tag"]),
+                path=options["file"],
+                default_country=options["default_country"],
+                consent_source=options["consent_source"],
+                tag_names="|".join(options["tag"]),
                 import_valid_rows=not options["nothing_if_errors"],
             )
         except OSError as err:
