@@ -6,7 +6,6 @@ reads the sum of every shard of a key. Zero-count rows may remain; readers ignor
 """
 
 from django.db import models
-from django.db.models.signals import post_migrate
 
 from wacampaigns.models import Campaign
 
@@ -76,9 +75,3 @@ class CampaignTimelineBucket(models.Model):
 
     def __str__(self):
         return f"campaign {self.campaign_id} minute {self.minute}"
-
-
-# Here rather than in an AppConfig.ready(): these models are part of the deliveries app, whose apps.py is shared.
-from deliveries.analytics.triggers import analytics_triggers_after_migrate  # noqa: E402
-
-post_migrate.connect(analytics_triggers_after_migrate, dispatch_uid="deliveries_analytics_triggers")

@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.signals import post_migrate
 
 from wacampaigns.encrypted_fields import EncryptedTextField
 from wacampaigns.models import BusinessAccount
@@ -179,9 +178,3 @@ class EventDeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"{self.event_id} → {self.subscription_id}: {self.outcome}"
-
-
-# Here rather than in an AppConfig.ready(): these models are part of the deliveries app, whose apps.py is shared.
-from deliveries.api.events.triggers import outbox_triggers_after_migrate  # noqa: E402
-
-post_migrate.connect(outbox_triggers_after_migrate, dispatch_uid="deliveries_api_outbox_triggers")
