@@ -10,11 +10,12 @@ app secrets are cached per process.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 from deliveries.models import WebhookEvent, WebhookProcessingState
@@ -55,17 +56,23 @@ def _signing_app_id(body: bytes, signature: str | None) -> int | None:
 _PENDING_COLUMNS = ("raw_body", "signature_valid", "meta_app", "received_at", "state", "processing_error", "attempts")
 
 
+@functools.cache
+def _pending_insert_sql(alias: str) -> str:
+    database = connections[alias]
+    quote = database.ops.quote_name
+    columns = ", ".join(quote(WebhookEvent._meta.get_field(name).column) for name in _PENDING_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_PENDING_COLUMNS))
+    return f"INSERT INTO {quote(WebhookEvent._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+
+
 def _pending_row_insert(*, raw_body: str, meta_app_id: int) -> None:
     """The one statement of a POST, in autocommit: the ORM's create() costs as much again as the INSERT itself."""
-    fields = [WebhookEvent._meta.get_field(name) for name in _PENDING_COLUMNS]
-    values = [raw_body, True, meta_app_id, timezone.now(), WebhookProcessingState.PENDING.value, "", 0]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    with connection.cursor() as cursor:
+    database = connections[DEFAULT_DB_ALIAS]
+    received_at = database.ops.adapt_datetimefield_value(timezone.now())
+    with database.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(WebhookEvent._meta.db_table)} ({columns})"  # noqa: S608
-            f" VALUES ({placeholders})",
-            [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)],
+            _pending_insert_sql(DEFAULT_DB_ALIAS),
+            [raw_body, True, meta_app_id, received_at, WebhookProcessingState.PENDING.value, "", 0],
         )
 
 
