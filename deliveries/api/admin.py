@@ -105,5 +105,5 @@ class ApiEventAdmin(SystemWrittenAdmin):
 class EventDeliveryAttemptAdmin(SystemWrittenAdmin):
     list_display = ["attempted_at", "subscription", "event", "outcome", "response_status", "error", "duration_ms"]
     list_filter = ["outcome", "subscription"]
-    list_select_related = ["subscription"]
+    list_select_related = ["subscription", "event"]
     ordering = ["-id"]

@@ -1,5 +1,7 @@
 """Admin list pages stay cheap as tables grow; secrets are write-only."""
 
+import uuid
+
 import pytest
 from django.contrib import admin
 from django.db import connection
@@ -7,8 +9,25 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from contacts.models import ConsentEvent, ConsentKind, ConsentScope, ConsentSource, Contact, ErasedNumber, Tag
+from contacts.models import (
+    ConsentEvent,
+    ConsentKind,
+    ConsentScope,
+    ConsentSource,
+    Contact,
+    ContactImport,
+    ErasedNumber,
+    Tag,
+)
 from contacts.services import contact_consent_record
+from deliveries.api.models import (
+    ApiEvent,
+    ApiEventKind,
+    ApiKey,
+    EventDeliveryAttempt,
+    EventDeliveryOutcome,
+    EventSubscription,
+)
 from deliveries.models import Delivery, InboundMessage, WebhookEvent
 from templates_app.models import MessageTemplate
 from tests import factories
@@ -48,7 +67,44 @@ def _campaign_delivery():
     return factories.delivery(campaign=campaign, template=factories.template())
 
 
+def _contact_import():
+    return ContactImport.objects.create(original_name="contacts.csv")
+
+
+def _api_key():
+    return ApiKey.objects.create(
+        name="Shop",
+        business_account=factories.business_account(),
+        prefix=uuid.uuid4().hex[:16],
+        key_hash=uuid.uuid4().hex * 2,
+    )
+
+
+def _event_subscription():
+    return EventSubscription.objects.create(
+        name="CRM", business_account=factories.business_account(), url="https://crm.example.com/hooks", secret="s"
+    )
+
+
+def _api_event():
+    return ApiEvent.objects.create(kind=ApiEventKind.values[0], status="sent", created_at=timezone.now())
+
+
+def _event_delivery_attempt():
+    return EventDeliveryAttempt.objects.create(
+        subscription=_event_subscription(),
+        event=_api_event(),
+        attempted_at=timezone.now(),
+        outcome=EventDeliveryOutcome.values[0],
+    )
+
+
 BUILDERS = {
+    ContactImport: _contact_import,
+    ApiKey: _api_key,
+    EventSubscription: _event_subscription,
+    ApiEvent: _api_event,
+    EventDeliveryAttempt: _event_delivery_attempt,
     MetaApp: factories.meta_app,
     BusinessAccount: factories.business_account,
     PhoneNumber: factories.phone_number,
