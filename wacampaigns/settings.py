@@ -189,7 +189,7 @@ WEBHOOK_PROCESSING_MAX_ATTEMPTS = env.int("WEBHOOK_PROCESSING_MAX_ATTEMPTS", def
 # drain_webhooks`) applies pending rows in batches of this size, looking for new ones this often, ends after
 # this long without any, and hands over to a successor task after the time box (well under the task timeout).
 WEBHOOK_DRAIN_BATCH_SIZE = env.int("WEBHOOK_DRAIN_BATCH_SIZE", default=500)
-WEBHOOK_DRAIN_POLL_SECONDS = env.float("WEBHOOK_DRAIN_POLL_SECONDS", default=0.05)
+WEBHOOK_DRAIN_POLL_SECONDS = env.float("WEBHOOK_DRAIN_POLL_SECONDS", default=0.1)
 WEBHOOK_DRAIN_IDLE_SECONDS = env.float("WEBHOOK_DRAIN_IDLE_SECONDS", default=2.0)
 WEBHOOK_DRAIN_TIME_BOX_SECONDS = env.float(
     "WEBHOOK_DRAIN_TIME_BOX_SECONDS", default=min(60.0, Q_TASK_TIMEOUT_SECONDS / 4)
