@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from deliveries.models import Delivery, DeliveryStatus, SenderLease
+from deliveries.models import Delivery, DeliveryStatus, SenderLease, WebhookEvent, WebhookProcessingState
 from deliveries.sending import claiming
 from wacampaigns.models import Campaign, CampaignStatus, PhoneNumber, SendingState
 
@@ -54,8 +54,15 @@ def ambiguous_rows_resolve(*, now: datetime | None = None) -> int:
     Both must hold: the grace period (longer than Meta's pacing window) passed with no webhook naming the row
     (such a webhook would have moved it on), and a status webhook arrived for a message of the same number
     accepted after this row was attempted — proof the webhook pipeline is live, so silence means "not sent".
+    Webhooks already received are processed first: while any is pending, or one received since the row was
+    attempted failed to process (it may name the row), nothing is re-sent.
     """
     now = now or timezone.now()
+    if WebhookEvent.objects.filter(state=WebhookProcessingState.PENDING, received_at__lte=now).exists():
+        return 0
+    unprocessed_since = WebhookEvent.objects.filter(
+        state=WebhookProcessingState.FAILED, received_at__gte=OuterRef("attempted_at")
+    )
     later_reported = Delivery.objects.filter(
         sender_id=OuterRef("sender_id"), accepted_at__gt=OuterRef("attempted_at"), status__in=REPORTED
     )
@@ -63,7 +70,7 @@ def ambiguous_rows_resolve(*, now: datetime | None = None) -> int:
         status=DeliveryStatus.AMBIGUOUS,
         attempted_at__lt=now - timedelta(seconds=settings.AMBIGUOUS_GRACE_SECONDS),
         wamid__isnull=True,
-    ).filter(Exists(later_reported))
+    ).filter(Exists(later_reported), ~Exists(unprocessed_since))
     count = rows.update(
         status=DeliveryStatus.QUEUED,
         attempted_at=None,

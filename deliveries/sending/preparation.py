@@ -69,7 +69,9 @@ def _consent_skip(row: Delivery) -> tuple[str, str] | None:
     if row.campaign_id is None:
         if contact is not None and contact.opted_out_of_all_at is not None:
             return SkipReason.OPTED_OUT, f"Opted out of all messages via {contact.opted_out_of_all_source}"
-        return None
+        marketing = row.template is not None and row.template.category == TemplateCategory.MARKETING
+        if not marketing or contact.marketing_consent == MarketingConsent.OPTED_IN:
+            return None
     if contact.marketing_consent == MarketingConsent.OPTED_IN:
         return None
     if contact.marketing_consent == MarketingConsent.UNKNOWN:

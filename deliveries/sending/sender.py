@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 TABLE = Delivery._meta.db_table
 # A claimed row is written back within this many seconds of its answer, at most.
 RESULT_FLUSH_SECONDS = 0.2
+STOP_CHECK_SECONDS = 0.25
 
 
 @dataclass
@@ -127,6 +128,7 @@ class Sender:
         self._done: list[Outcome] = []
         self._throttled = False
         self._last_flush = time.monotonic()
+        self._stop_checked_at = 0.0
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -146,7 +148,10 @@ class Sender:
                 self._drain(block_until_empty=True)
         finally:
             claiming.lease_release(phone_number_id=self.phone_number.pk, slot=self.slot, token=self.token)
-        self.report.work_remains = self.report.stopped_because == "time box" and work_is_due(self.phone_number)
+        # Checked after the slot is free: a row queued while this run was stopping (whose sender_start saw the
+        # slot still held) is not left for the reaper.
+        continues = self.report.stopped_because in ("time box", "no due rows")
+        self.report.work_remains = continues and work_is_due(self.phone_number)
         return self.report
 
     def _loop(self) -> None:
@@ -208,7 +213,13 @@ class Sender:
         return True
 
     def _must_stop(self, remaining: list[Prepared]) -> str:
-        """Pause, cancel or a stopped account stop the run before the next chunk; unsent rows go back."""
+        """Pause, cancel or a stopped account stop the run before the next chunk; unsent rows go back.
+
+        Looked up at most every STOP_CHECK_SECONDS: a pause takes effect within that, plus the requests in flight.
+        """
+        if time.monotonic() - self._stop_checked_at < STOP_CHECK_SECONDS:
+            return ""
+        self._stop_checked_at = time.monotonic()
         campaign_ids = {p.campaign_id for p in remaining if p.campaign_id}
         active = PhoneNumber.objects.filter(
             pk=self.phone_number.pk, business_account__sending_state=SendingState.ACTIVE
