@@ -266,26 +266,30 @@ def _patch_rows(patches: Sequence[StatusPatch]) -> list[tuple]:
     ]
 
 
-def _merge_by_wamid(cursor, patches: Sequence[StatusPatch]) -> int:
+def _merge_by_wamid(cursor, patches: Sequence[StatusPatch]) -> set[str]:
+    """The wamids it matched."""
     cte, params = _values_cte("v", _PATCH_COLUMNS, _patch_rows(patches))
     cursor.execute(
         f'WITH {cte} UPDATE "{_TABLE}" SET {_merge_assignments(set_wamid=False)} FROM v'  # noqa: S608 (constants)
-        f' WHERE "{_TABLE}".wamid = v.wamid AND "{_TABLE}".status NOT IN ({_UNTOUCHABLE_SQL})',
+        f' WHERE "{_TABLE}".wamid = v.wamid AND "{_TABLE}".status NOT IN ({_UNTOUCHABLE_SQL})'
+        f' RETURNING "{_TABLE}".wamid',
         params,
     )
-    return cursor.rowcount
+    return {wamid for (wamid,) in cursor.fetchall()}
 
 
-def _merge_by_callback(cursor, patches: Sequence[StatusPatch]) -> int:
+def _merge_by_callback(cursor, patches: Sequence[StatusPatch]) -> set[str]:
+    """The wamids it matched (and stored on their rows)."""
     cte, params = _values_cte("v", _PATCH_COLUMNS, _patch_rows(patches))
     cursor.execute(
         f'WITH {cte} UPDATE "{_TABLE}" SET {_merge_assignments(set_wamid=True)} FROM v'  # noqa: S608 (constants)
         f' WHERE "{_TABLE}".id = v.delivery_id AND "{_TABLE}".wamid IS NULL'
         f' AND "{_TABLE}".status IN ({_RESOLVABLE_SQL})'
-        f' AND NOT EXISTS (SELECT 1 FROM "{_TABLE}" AS other WHERE other.wamid = v.wamid)',
+        f' AND NOT EXISTS (SELECT 1 FROM "{_TABLE}" AS other WHERE other.wamid = v.wamid)'
+        f' RETURNING "{_TABLE}".wamid',
         params,
     )
-    return cursor.rowcount
+    return {wamid for (wamid,) in cursor.fetchall()}
 
 
 def _identify_contacts(cursor, patches: Sequence[StatusPatch]) -> int:
@@ -355,10 +359,15 @@ def delivery_statuses_apply(*, events: Sequence[MessageStatusEvent]) -> Statuses
     matched_by_wamid = matched_by_callback = identified = 0
     if patches:
         with connection.cursor() as cursor:
-            matched_by_wamid = _merge_by_wamid(cursor, patches)
-            by_callback = [p for p in patches if p.delivery_id is not None]
-            if by_callback:
-                matched_by_callback = _merge_by_callback(cursor, by_callback)
+            by_wamid = _merge_by_wamid(cursor, patches)
+            by_callback = [p for p in patches if p.delivery_id is not None and p.wamid not in by_wamid]
+            resolved = _merge_by_callback(cursor, by_callback) if by_callback else set()
+            # A sender may store the wamid between the two statements (PostgreSQL, READ COMMITTED): the row then
+            # fails the second one's `wamid IS NULL` on re-check. A third look by wamid, in a new snapshot, finds it.
+            missed = [p for p in by_callback if p.wamid not in resolved]
+            if missed:
+                by_wamid |= _merge_by_wamid(cursor, missed)
+            matched_by_wamid, matched_by_callback = len(by_wamid), len(resolved)
             identified = _identify_contacts(cursor, patches)
         _record_consent_failures(patches)
     phone_number_ids = {event.phone_number_id for event in events if event.phone_number_id}
