@@ -46,6 +46,7 @@ def chunk_size(phone_number: PhoneNumber) -> int:
 
 def _refill(tokens: float, refilled_at: float, rate: float, throttled_at: float, limit: float, now: float):
     """The bucket brought to `now`: the rate recovers linearly since the last 130429, tokens refill."""
+    rate = min(rate, limit)  # the number's limit was lowered
     if rate < limit:
         rate = min(
             limit,
@@ -109,7 +110,7 @@ local wanted, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local burst, min_share, recovery = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local s = redis.call('HMGET', KEYS[1], 'tokens', 'refilled_at', 'rate', 'throttled_at')
 local tokens, refilled_at = tonumber(s[1]) or 0, tonumber(s[2]) or now
-local rate, throttled_at = tonumber(s[3]) or limit, tonumber(s[4]) or 0
+local rate, throttled_at = math.min(tonumber(s[3]) or limit, limit), tonumber(s[4]) or 0
 if rate < limit then
   local since = math.max(0, now - math.max(refilled_at, throttled_at))
   rate = math.min(limit, math.max(rate, limit * min_share) + limit * recovery * since)

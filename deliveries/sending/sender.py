@@ -220,6 +220,10 @@ class Sender:
         if time.monotonic() - self._stop_checked_at < STOP_CHECK_SECONDS:
             return ""
         self._stop_checked_at = time.monotonic()
+        # A slow batch (a low rate limit) must not outlive the slot's lease: renew it as the chunks go out.
+        if not claiming.lease_renew(phone_number_id=self.phone_number.pk, slot=self.slot, token=self.token):
+            claiming.rows_release(ids=[p.id for p in remaining], token=self.token)
+            return "lease lost"
         campaign_ids = {p.campaign_id for p in remaining if p.campaign_id}
         active = PhoneNumber.objects.filter(
             pk=self.phone_number.pk, business_account__sending_state=SendingState.ACTIVE

@@ -66,6 +66,10 @@ def test_bucket_refills_at_the_rate_up_to_a_tenth_of_a_second():
     assert rate == 80
     tokens, _ = _refill(0, 100.0, 80, 0, 80, 105.0)
     assert tokens == pytest.approx(80 * BURST_SECONDS)
+    # The number's limit was lowered (1,000 → 80): the bucket follows at once.
+    tokens, rate = _refill(0, 100.0, 970, 0, 80, 105.0)
+    assert rate == 80
+    assert tokens == pytest.approx(80 * BURST_SECONDS)
 
 
 def test_bucket_rate_recovers_gradually_after_throttling():
