@@ -171,7 +171,7 @@ class Stack:
         self._spawn(
             [
                 sys.executable,
-                os.environ.get("E2E_SIMULATOR_MANAGE", MANAGE),
+                MANAGE,
                 "simulate_cloud_api",
                 "--port",
                 str(self.simulator_port),
