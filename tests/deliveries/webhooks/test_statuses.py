@@ -7,6 +7,7 @@ import pytest
 
 from contacts.models import ConsentEvent, ConsentScope, ConsentSource, MarketingConsent
 from deliveries.models import Delivery, DeliveryStatus, ErrorClass, WebhookEvent, WebhookProcessingState
+from deliveries.webhooks import statuses
 from tests import factories
 from tests.deliveries.webhooks.conftest import status, status_payload
 
@@ -143,6 +144,21 @@ def test_callback_data_resolves_an_ambiguous_row_and_stores_the_wamid(post_webho
     queued.refresh_from_db()
     assert (ambiguous.status, ambiguous.wamid, ambiguous.sent_at) == (DeliveryStatus.SENT, "wamid.R1", at(0))
     assert (queued.status, queued.wamid) == (DeliveryStatus.QUEUED, None)  # never attempted: not ours to resolve
+
+
+def test_a_wamid_the_sender_stores_between_the_two_merges_still_gets_its_statuses(post_webhook, sender, monkeypatch):
+    row = factories.delivery(sender=sender, status=DeliveryStatus.AMBIGUOUS, attempted_at=at(-5))
+    real = statuses._merge_by_callback
+
+    def sender_commits_first(cursor, patches):
+        # What a concurrent sender's result write does just before the callback merge re-checks the row.
+        Delivery.objects.filter(pk=row.pk).update(status=DeliveryStatus.ACCEPTED, wamid="wamid.RACE")
+        return real(cursor, patches)
+
+    monkeypatch.setattr(statuses, "_merge_by_callback", sender_commits_first)
+    post_webhook(status_payload(status("wamid.RACE", "read", T0 + 2, biz_opaque_callback_data=str(row.pk))))
+    row.refresh_from_db()
+    assert (row.status, row.wamid, row.read_at, row.delivered_at) == (DeliveryStatus.READ, "wamid.RACE", at(2), at(2))
 
 
 def test_statuses_never_move_backwards_from_the_senders_states(post_webhook, sender):
