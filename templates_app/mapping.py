@@ -8,10 +8,18 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Max
 from django.db.models.functions import Length
+from django.urls import reverse
 
 from contacts.models import Contact
 from templates_app.models import MessageTemplate
-from templates_app.rendering import CONTACT_FIELDS, ParameterValueInvalid, parameter_value, rendered_limits_check
+from templates_app.rendering import (
+    CONTACT_FIELDS,
+    LINK_SOURCES,
+    ParameterValueInvalid,
+    button_link_suffix,
+    parameter_value,
+    rendered_limits_check,
+)
 from templates_app.structure import BUTTON_URL_MAX, PLACEHOLDER, template_structure
 from wacampaigns.models import VariableSource
 
@@ -73,6 +81,20 @@ def _mapping_problems(key: str, entry: dict[str, Any], *, is_media: bool) -> lis
     return []
 
 
+# The recipient links a URL button can carry, as a sample of each (the token part varies per recipient).
+_LINK_ROUTES = {VariableSource.OPT_OUT_LINK: "contacts:opt_out", VariableSource.TRACKED_LINK: "deliveries:click"}
+
+
+def _button_link_problems(key: str, button_url: str, entry: dict) -> list[str]:
+    sample = settings.PUBLIC_BASE_URL + reverse(_LINK_ROUTES[entry["source"]], kwargs={"token": "TOKEN"})
+    if button_link_suffix(button_url, sample) is None:
+        fixed_start = sample.split("TOKEN", 1)[0]
+        return [
+            f"{key}: to carry this link the button's approved URL must be {fixed_start}{{{{1}}}}, not {button_url}."
+        ]
+    return []
+
+
 def variable_mapping_check(*, template: MessageTemplate, variable_mapping: dict[str, Any]) -> dict[str, dict]:
     """The normalized mapping if every parameter is mapped and renders within Meta's limits for every
     contact (the longest contact field values are checked); raises VariableMappingInvalid otherwise."""
@@ -85,6 +107,8 @@ def variable_mapping_check(*, template: MessageTemplate, variable_mapping: dict[
             problems.append(f"{parameter.key}: not mapped; every parameter of {template.name} needs a value.")
             continue
         problems += _mapping_problems(parameter.key, entry, is_media=parameter.is_media)
+        if parameter.section == "button" and entry["source"] in LINK_SOURCES:
+            problems += _button_link_problems(parameter.key, structure.buttons[parameter.button_index].url, entry)
     if problems:
         raise VariableMappingInvalid(problems)
     if not structure.parameters:
@@ -101,7 +125,7 @@ def variable_mapping_check(*, template: MessageTemplate, variable_mapping: dict[
         if source == VariableSource.CONTACT_FIELD:
             length = max(longest.get(entry["value"], 0), len(entry["default"]), 1)
             worst[parameter.key] = "x" * length
-        elif source == VariableSource.OPT_OUT_LINK:
+        elif source in (VariableSource.OPT_OUT_LINK, VariableSource.TRACKED_LINK):
             worst[parameter.key] = "x" * max(_OPT_OUT_URL_SAMPLE_LENGTH, len(settings.PUBLIC_BASE_URL) + 60)
         else:
             worst[parameter.key] = parameter_value(entry, None) or "x"

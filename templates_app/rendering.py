@@ -66,7 +66,9 @@ def template_parameters(template: MessageTemplate) -> list[TemplateParameter]:
     return list(template_structure(template).parameters)
 
 
-def parameter_value(mapping: dict[str, Any], contact: Contact | None, opt_out_url: str = "") -> str:
+def parameter_value(
+    mapping: dict[str, Any], contact: Contact | None, opt_out_url: str = "", click_url: str = ""
+) -> str:
     """The mapped value for one contact (falling back to the mapping's default); "" when there is none.
 
     Whitespace runs become one space: Meta refuses parameters with new lines, tabs or more than four
@@ -78,6 +80,8 @@ def parameter_value(mapping: dict[str, Any], contact: Contact | None, opt_out_ur
         text = "" if value is None else str(value)
     elif source == VariableSource.OPT_OUT_LINK:
         text = opt_out_url
+    elif source == VariableSource.TRACKED_LINK:
+        text = click_url
     elif contact is not None and source == VariableSource.CONTACT_FIELD and value in CONTACT_FIELDS:
         text = str(getattr(contact, value) or "")
     elif contact is not None and source == VariableSource.ATTRIBUTE:
@@ -104,12 +108,16 @@ def _media_parameter(parameter: TemplateParameter, value: str, mapping: dict[str
 
 
 def _values_for(
-    structure: TemplateStructure, variable_mapping: dict[str, dict], contact: Contact | None, opt_out_url: str
+    structure: TemplateStructure,
+    variable_mapping: dict[str, dict],
+    contact: Contact | None,
+    opt_out_url: str,
+    click_url: str,
 ) -> dict[str, str]:
     values = {}
     for parameter in structure.parameters:
         mapping = variable_mapping.get(parameter.key) or {}
-        value = parameter_value(mapping, contact, opt_out_url)
+        value = parameter_value(mapping, contact, opt_out_url, click_url)
         if not value:
             raise MissingVariable(parameter.key)
         values[parameter.key] = value
@@ -134,10 +142,30 @@ def rendered_limits_check(structure: TemplateStructure, values: dict[str, str]) 
             )
 
 
+def button_link_suffix(button_url: str, link: str) -> str | None:
+    """The part of `link` a URL button whose approved URL is `button_url` (`https://host/t/{{1}}`) carries as
+    its dynamic suffix; None when the button's fixed start does not lead to that link."""
+    fixed_start = button_url.split("{{", 1)[0]
+    if not fixed_start or not link.startswith(fixed_start):
+        return None
+    return link[len(fixed_start) :]
+
+
+LINK_SOURCES = (VariableSource.OPT_OUT_LINK, VariableSource.TRACKED_LINK)
+
+
 def template_components_render(
-    *, template: MessageTemplate, variable_mapping: dict[str, dict], contact: Contact, opt_out_url: str = ""
+    *,
+    template: MessageTemplate,
+    variable_mapping: dict[str, dict],
+    contact: Contact,
+    opt_out_url: str = "",
+    click_url: str = "",
 ) -> list[dict[str, Any]]:
     """The `components` to send this contact.
+
+    `opt_out_url` and `click_url` are the recipient's links; on a URL button they become the suffix after
+    the button's approved fixed start (a button approved as `https://host/t/{{1}}` carries the click token).
 
     Raises MissingVariable for a parameter with no value and no default, and ParameterValueInvalid (a
     MissingVariable) when the rendered header or body would exceed Meta's limits.
@@ -145,7 +173,7 @@ def template_components_render(
     structure = template_structure(template)
     if not structure.parameters:
         return []
-    values = _values_for(structure, variable_mapping, contact, opt_out_url)
+    values = _values_for(structure, variable_mapping, contact, opt_out_url, click_url)
     rendered_limits_check(structure, values)
     named = structure.named
     header: list[dict[str, Any]] = []
@@ -159,8 +187,15 @@ def template_components_render(
             wire = {"type": "text", "parameter_name": parameter.name, "text": value} if named else None
             (header if parameter.section == "header" else body).append(wire or {"type": "text", "text": value})
         else:
-            suffix = quote(value, safe=_URL_SUFFIX_SAFE)
             button = structure.buttons[parameter.button_index]
+            if (variable_mapping.get(parameter.key) or {}).get("source") in LINK_SOURCES:
+                suffix = button_link_suffix(button.url, value)
+                if suffix is None:
+                    raise ParameterValueInvalid(
+                        parameter.key, f"the button's URL {button.url} does not start like the link {value}"
+                    )
+            else:
+                suffix = quote(value, safe=_URL_SUFFIX_SAFE)
             if len(template_text_render(button.url, {"1": suffix})) > BUTTON_URL_MAX:
                 raise ParameterValueInvalid(parameter.key, f"the button URL would exceed {BUTTON_URL_MAX} characters")
             buttons.append(

@@ -157,3 +157,53 @@ def test_each_recipient_gets_their_language_else_the_fallback_and_a_stopped_lang
     assert chosen("it") == "en_US"
     assert chosen("") == "en_US"
     assert chosen("fr") is None
+
+
+def _link_button_template(button_url):
+    return _template(
+        components=[
+            {"type": "BODY", "text": "New arrivals: {{1}}"},
+            {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Shop", "url": button_url, "example": ["x"]}]},
+        ]
+    )
+
+
+def test_tracked_and_opt_out_links_fill_body_text_whole_and_buttons_with_their_suffix(settings):
+    settings.PUBLIC_BASE_URL = "https://campaigns.example.com"
+    template = _link_button_template("https://campaigns.example.com/t/{{1}}")
+    mapping = {
+        "body.1": {"source": "opt_out_link", "value": "", "default": ""},
+        "button.0": {"source": "tracked_link", "value": "", "default": ""},
+    }
+    components = template_components_render(
+        template=template,
+        variable_mapping=mapping,
+        contact=factories.contact(),
+        opt_out_url="https://campaigns.example.com/opt-out/abc.def/",
+        click_url="https://campaigns.example.com/t/Zx.sig/",
+    )
+    assert components == [
+        {"type": "body", "parameters": [{"type": "text", "text": "https://campaigns.example.com/opt-out/abc.def/"}]},
+        {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "Zx.sig/"}]},
+    ]
+
+
+def test_a_button_whose_approved_url_cannot_carry_the_link_stops_the_recipient_and_the_mapping():
+    from templates_app.mapping import VariableMappingInvalid, variable_mapping_check
+
+    template = _link_button_template("https://shop.example/{{1}}")
+    mapping = {
+        "body.1": {"source": "constant", "value": "today", "default": ""},
+        "button.0": {"source": "tracked_link", "value": "", "default": ""},
+    }
+    with pytest.raises(ParameterValueInvalid) as stopped:
+        template_components_render(
+            template=template,
+            variable_mapping=mapping,
+            contact=factories.contact(),
+            click_url="https://campaigns.example.com/t/Zx.sig/",
+        )
+    assert stopped.value.parameter_key == "button.0"
+    with pytest.raises(VariableMappingInvalid) as refused:
+        variable_mapping_check(template=template, variable_mapping=mapping)
+    assert "/t/{{1}}" in str(refused.value.args[0] if refused.value.args else refused.value)

@@ -25,6 +25,7 @@ class VariableSource(models.TextChoices):
     ATTRIBUTE = "attribute", "Custom attribute"
     CONSTANT = "constant", "Constant"
     OPT_OUT_LINK = "opt_out_link", "The contact's opt-out link"
+    TRACKED_LINK = "tracked_link", "Tracked link to the campaign's target URL"
 
 
 class Campaign(models.Model):
