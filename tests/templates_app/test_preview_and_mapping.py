@@ -111,8 +111,8 @@ def test_campaign_form_saves_a_complete_mapping(admin_client, spring):
         "spring_sale",
         {
             "body.1": ("contact_field", "name", "friend"),
-            "body.2": ("constant", "SPRING20", ""),
-            "button.1": ("opt_out_link", "", ""),
+            "body.2": ("opt_out_link", "", ""),
+            "button.1": ("constant", "spring", ""),
         },
     )
 
@@ -122,9 +122,27 @@ def test_campaign_form_saves_a_complete_mapping(admin_client, spring):
     campaign = Campaign.objects.get(name="Spring")
     assert campaign.variable_mapping == {
         "body.1": {"source": "contact_field", "value": "name", "default": "friend"},
-        "body.2": {"source": "constant", "value": "SPRING20", "default": ""},
-        "button.1": {"source": "opt_out_link", "value": "", "default": ""},
+        "body.2": {"source": "opt_out_link", "value": "", "default": ""},
+        "button.1": {"source": "constant", "value": "spring", "default": ""},
     }
+
+
+def test_campaign_form_refuses_a_link_on_a_button_that_cannot_carry_it(admin_client, spring):
+    data = _campaign_post(
+        spring,
+        "spring_sale",
+        {
+            "body.1": ("contact_field", "name", "friend"),
+            "body.2": ("constant", "SPRING20", ""),
+            "button.1": ("opt_out_link", "", ""),
+        },
+    )
+
+    response = admin_client.post(reverse("admin:wacampaigns_campaign_add"), data)
+
+    assert response.status_code == 200
+    assert "button&#x27;s approved URL must be" in response.content.decode()
+    assert not Campaign.objects.filter(name="Spring").exists()
 
 
 def test_campaign_form_refuses_unmapped_parameters_and_values_over_meta_limits(admin_client, spring):
