@@ -21,11 +21,12 @@ from phonenumbers import timezone as phonenumber_timezones
 from contacts.models import ConsentSource, MarketingConsent
 from contacts.opt_out import contact_opt_out_url
 from contacts.suppression import phones_suppressed
+from deliveries.analytics.clicks import delivery_click_url
 from deliveries.models import Delivery, DeliveryStatus, SkipReason
 from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
 from templates_app.rendering import MissingVariable, template_components_render
 from templates_app.selectors import STOPPED_BY_META, template_for_recipient
-from wacampaigns.models import Campaign
+from wacampaigns.models import Campaign, VariableSource
 
 REACHED = (
     DeliveryStatus.ACCEPTED,
@@ -172,6 +173,10 @@ class TemplateChooser:
         return None
 
 
+def _uses_tracked_link(variable_mapping: dict) -> bool:
+    return any(entry.get("source") == VariableSource.TRACKED_LINK for entry in variable_mapping.values())
+
+
 def batch_prepare(rows: list[Delivery], campaigns: dict[int, Campaign], *, now: datetime | None = None) -> Preparation:
     """Decides, for each claimed row, whether it is sent (and with what), skipped, or waits."""
     now = now or timezone.now()
@@ -263,12 +268,14 @@ def batch_prepare(rows: list[Delivery], campaigns: dict[int, Campaign], *, now: 
                 if ends is not None:
                     result.waiting.append((row.id, ends))
                     continue
+        mapping = campaign.variable_mapping or {}
         try:
             components = template_components_render(
                 template=template,
-                variable_mapping=campaign.variable_mapping or {},
+                variable_mapping=mapping,
                 contact=contact,
                 opt_out_url=contact_opt_out_url(contact),
+                click_url=delivery_click_url(row) if _uses_tracked_link(mapping) else "",
             )
         except MissingVariable as err:
             result.skipped.append((row.id, SkipReason.MISSING_VARIABLE, str(err)[:255]))
