@@ -71,7 +71,11 @@ def ambiguous_rows_resolve(*, now: datetime | None = None) -> int:
         attempted_at__lt=now - timedelta(seconds=settings.AMBIGUOUS_GRACE_SECONDS),
         wamid__isnull=True,
     ).filter(Exists(later_reported), ~Exists(unprocessed_since))
-    count = rows.update(
+    # A cancelled campaign sends nothing more: its never-accepted rows end cancelled, not queued.
+    rows.filter(campaign__status=CampaignStatus.CANCELLED).update(
+        status=DeliveryStatus.CANCELLED, claim_token=None, claimed_at=None, finished_at=now
+    )
+    count = rows.exclude(campaign__status=CampaignStatus.CANCELLED).update(
         status=DeliveryStatus.QUEUED,
         attempted_at=None,
         claim_token=None,

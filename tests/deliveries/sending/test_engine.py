@@ -137,6 +137,22 @@ def test_read_timeouts_make_rows_ambiguous_never_resent_before_proof(start_simul
     assert campaign.deliveries.filter(status=DeliveryStatus.QUEUED, attempted_at__isnull=True).count() == 2
 
 
+def test_ambiguous_rows_of_a_cancelled_campaign_end_cancelled_not_queued(campaign_for, settings):
+    settings.AMBIGUOUS_GRACE_SECONDS = 0
+    campaign = campaign_for(contacts=1)
+    attempted = timezone.now() - timedelta(minutes=5)
+    row = factories.delivery(campaign=campaign, status=DeliveryStatus.AMBIGUOUS, attempted_at=attempted)
+    factories.delivery(
+        sender=campaign.sender, status=DeliveryStatus.DELIVERED, wamid="wamid.later", accepted_at=timezone.now()
+    )
+    campaign.status, campaign.launched_at = CampaignStatus.CANCELLED, attempted
+    campaign.save()
+
+    assert maintenance.ambiguous_rows_resolve() == 0
+    row.refresh_from_db()
+    assert row.status == DeliveryStatus.CANCELLED
+
+
 def test_the_reaper_recovers_claims_of_dead_senders(campaign_for):
     campaign = launched(campaign_for(contacts=4))
     dead = uuid.uuid4()
