@@ -180,7 +180,9 @@ class Delivery(models.Model):
             ),
             # Ambiguous-row policy: has any later send of this number been reported by a webhook?
             models.Index(
-                fields=["sender", "accepted_at"], condition=Q(accepted_at__isnull=False), name="delivery_sender_accepted_idx"
+                fields=["sender", "accepted_at"],
+                condition=Q(accepted_at__isnull=False),
+                name="delivery_sender_accepted_idx",
             ),
             models.Index(
                 fields=["status", "claimed_at"], condition=Q(status="sending"), name="delivery_stale_claim_idx"
@@ -341,5 +343,5 @@ class InboundMessage(models.Model):
         return f"{self.message_type} from {self.from_phone or self.from_user_id}"
 
 
-from deliveries.api.models import *  # noqa: E402, F403
 from deliveries.analytics.models import *  # noqa: E402, F403
+from deliveries.api.models import *  # noqa: E402, F403
