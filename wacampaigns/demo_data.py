@@ -12,7 +12,7 @@ from django.utils import timezone
 from contacts.models import ConsentKind, ConsentScope, ConsentSource, Contact, Tag
 from contacts.services import contact_consent_record
 from templates_app.models import MessageTemplate, ParameterFormat, TemplateCategory, TemplateStatus
-from wacampaigns.models import BusinessAccount, Campaign, MetaApp, PhoneNumber, VariableSource
+from wacampaigns.models import BusinessAccount, Campaign, MessagingLimitTier, MetaApp, PhoneNumber, VariableSource
 
 # The simulator's defaults (`python manage.py simulate_cloud_api --help`).
 SIMULATOR_APP_ID = "100000000000000"
@@ -158,6 +158,8 @@ def demo_data_load(*, simulator_base_url: str, contacts: int = 300, seed: int = 
                 "name": "Demo shop",
                 "access_token": SIMULATOR_ACCESS_TOKEN,
                 "graph_api_base_url": simulator_base_url,
+                # As the simulator reports it (`--messaging-limit-tier`).
+                "messaging_limit_tier": MessagingLimitTier.TIER_10K,
             },
         )
         sender, _ = PhoneNumber.objects.get_or_create(

@@ -110,6 +110,7 @@ class Preflight:
     sample_contact: Contact | None = None
     sample_components: list | None = None
     sample_error: str = ""
+    sample_preview: str = ""
     estimated_seconds: float = 0
     throughput_per_second: float = 0
     tier_limit: int | None = None
@@ -125,6 +126,7 @@ class Preflight:
 def campaign_preflight(campaign: Campaign) -> Preflight:
     """Audience size, exclusions by reason, a sample message, duration, tier check and reasons to refuse."""
     from contacts.opt_out import contact_opt_out_url
+    from templates_app.preview import template_contact_values, template_preview_html
     from templates_app.rendering import MissingVariable, template_components_render
 
     template = campaign_template(campaign)
@@ -170,11 +172,16 @@ def campaign_preflight(campaign: Campaign) -> Preflight:
     preflight.sample_contact = eligible.order_by("id").first()
     if template is not None and preflight.sample_contact is not None:
         try:
+            opt_out_url = contact_opt_out_url(preflight.sample_contact)
+            mapping = campaign.variable_mapping or {}
             preflight.sample_components = template_components_render(
-                template=template,
-                variable_mapping=campaign.variable_mapping or {},
-                contact=preflight.sample_contact,
-                opt_out_url=contact_opt_out_url(preflight.sample_contact),
+                template=template, variable_mapping=mapping, contact=preflight.sample_contact, opt_out_url=opt_out_url
+            )
+            preflight.sample_preview = template_preview_html(
+                template,
+                values=template_contact_values(
+                    template, variable_mapping=mapping, contact=preflight.sample_contact, opt_out_url=opt_out_url
+                ),
             )
         except MissingVariable as err:
             preflight.sample_error = f"The sample contact would be skipped: {err}"

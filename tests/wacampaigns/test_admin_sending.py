@@ -40,6 +40,7 @@ def test_the_preflight_page_counts_the_audience_and_its_exclusions(staff, campai
     assert dict(page.context["preflight"].exclusions) == {"Opted out": 1, "No opt-in": 1}
     assert "Launch now" in body
     assert "SPRING20" in body  # the sample message, rendered
+    assert '<div class="wa-bubble">' in body  # as the recipient will see it
 
 
 def test_the_preflight_refuses_an_unapproved_template_and_warns_over_the_tier(staff, campaign_for, spring_sale):
