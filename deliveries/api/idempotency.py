@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from deliveries.api.errors import IdempotencyKeyReused, InvalidIdempotencyKey
@@ -69,16 +69,16 @@ def idempotency_begin(*, api_key: ApiKey, key: str, fingerprint: str) -> Replay 
         if existing.expires_at > now and existing.response_status != PENDING_STATUS:
             return _replay_or_refuse(existing, fingerprint)
         existing.delete()
+    # No savepoint: a conflict ends the request's transaction anyway (ConcurrentDuplicate leaves its atomic block).
     try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(
-                api_key=api_key,
-                key=key,
-                request_hash=fingerprint,
-                response_status=PENDING_STATUS,
-                response_body={},
-                expires_at=now + timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
-            )
+        return IdempotencyRecord.objects.create(
+            api_key=api_key,
+            key=key,
+            request_hash=fingerprint,
+            response_status=PENDING_STATUS,
+            response_body={},
+            expires_at=now + timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
+        )
     except IntegrityError as err:
         raise ConcurrentDuplicate(key) from err
 

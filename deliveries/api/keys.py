@@ -83,14 +83,11 @@ def api_key_rate_limit_take(api_key: ApiKey) -> None:
     now = time.time()
     window = int(now // RATE_WINDOW_SECONDS)
     counter = f"api-rate:{api_key.pk}:{window}"
-    if cache.add(counter, 1, timeout=RATE_WINDOW_SECONDS * 2):
-        count = 1
-    else:
-        try:
-            count = cache.incr(counter)
-        except ValueError:  # expired between add and incr
-            cache.add(counter, 1, timeout=RATE_WINDOW_SECONDS * 2)
-            count = 1
+    # incr first: the counter exists for all but the first request of a minute, and a failed add costs a write.
+    try:
+        count = cache.incr(counter)
+    except ValueError:  # the minute's first request (or another request's add won the race: count on it)
+        count = 1 if cache.add(counter, 1, timeout=RATE_WINDOW_SECONDS * 2) else cache.incr(counter)
     if count > limit:
         retry_after = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
         raise RateLimited(

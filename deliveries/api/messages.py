@@ -29,8 +29,8 @@ from deliveries.api.errors import (
     UnknownTemplate,
 )
 from deliveries.api.models import ApiKey
+from deliveries.api.waking import sender_wake
 from deliveries.models import Delivery, DeliveryPriority, DeliveryStatus
-from deliveries.sending.controls import senders_start
 from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
 from templates_app.rendering import (
     MissingVariable,
@@ -210,7 +210,7 @@ def api_message_send(*, api_key: ApiKey, request: MessageRequest) -> Delivery:
         status=DeliveryStatus.QUEUED,
         not_before=timezone.now(),
     )
-    senders_start(phone_number=sender)
+    sender_wake(phone_number=sender)
     return delivery
 
 
