@@ -12,7 +12,13 @@ from deliveries.api import contacts as contact_services
 from deliveries.api import idempotency
 from deliveries.api.errors import ApiError, InvalidApiKey, InvalidRequest, MalformedRequest, RateLimited
 from deliveries.api.keys import api_key_authenticate, api_key_rate_limit_take
-from deliveries.api.messages import MessageRequest, api_message_get, api_message_send, message_representation
+from deliveries.api.messages import (
+    MessageRequest,
+    api_message_get,
+    api_message_reads,
+    api_message_send,
+    message_representation,
+)
 from deliveries.api.models import ApiKey
 from deliveries.api.schemas import (
     PHONE_PATTERN,
@@ -137,8 +143,9 @@ def message_create(
         contact_language=payload.contact.language if payload.contact else None,
         contact_attributes=payload.contact.attributes if payload.contact else None,
     )
+    reads = api_message_reads(api_key=api_key, request=message)
     if key is None:
-        delivery = api_message_send(api_key=api_key, request=message)
+        delivery = api_message_send(api_key=api_key, request=message, reads=reads)
         return Status(202, message_representation(delivery))
     fingerprint = idempotency.request_fingerprint(method="POST", path="/messages", payload=payload.dict())
     try:
@@ -146,7 +153,7 @@ def message_create(
             begun = idempotency.idempotency_begin(api_key=api_key, key=key, fingerprint=fingerprint)
             if isinstance(begun, idempotency.Replay):
                 return Status(begun.status, begun.body)
-            delivery = api_message_send(api_key=api_key, request=message)
+            delivery = api_message_send(api_key=api_key, request=message, reads=reads)
             body = MessageOut(**message_representation(delivery)).model_dump(mode="json")
             idempotency.idempotency_complete(record=begun, status=202, body=body)
             return Status(202, body)
