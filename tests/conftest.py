@@ -42,3 +42,27 @@ def _network_closed_except_loopback(monkeypatch):
     """
     monkeypatch.setattr(socket.socket, "connect", _guarded(_real_connect))
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded(_real_connect_ex))
+
+
+@pytest.fixture
+def simulator_defaults() -> dict:
+    """Configuration of the simulators `start_simulator` starts; a suite's conftest overrides it."""
+    return {}
+
+
+@pytest.fixture
+def start_simulator(simulator_defaults):
+    """Starts in-process Cloud API simulators on free loopback ports; all are stopped after the test."""
+    from wacampaigns.simulator.config import SimulatorConfig
+    from wacampaigns.simulator.server import Simulator
+
+    started = []
+
+    def start(**overrides):
+        simulator = Simulator(SimulatorConfig(**{**simulator_defaults, "port": 0, **overrides})).start()
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()

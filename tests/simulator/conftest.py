@@ -12,9 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from wacampaigns.simulator.config import SimulatorConfig
-from wacampaigns.simulator.server import Simulator
-
 TOKEN = "simulator-access-token"
 SECRET = "simulator-app-secret"
 PHONE_NUMBER_ID = "100000000000001"
@@ -151,19 +148,9 @@ QUIET = {
 
 
 @pytest.fixture
-def start_simulator(receiver):
-    """Start simulators on free loopback ports with quiet defaults (no random outcomes, ms delays)."""
-    started = []
-
-    def start(**overrides) -> Simulator:
-        values = {**QUIET, "port": 0, "callback_url": receiver.url, **overrides}
-        simulator = Simulator(SimulatorConfig(**values)).start()
-        started.append(simulator)
-        return simulator
-
-    yield start
-    for simulator in started:
-        simulator.stop()
+def simulator_defaults(receiver):
+    """Quiet defaults (no random outcomes, ms delays), webhooks to the test's receiver."""
+    return {**QUIET, "callback_url": receiver.url}
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from tests import factories
-from wacampaigns.simulator.config import SimulatorConfig
 from wacampaigns.simulator.server import Simulator
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
@@ -47,17 +46,8 @@ def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.05):
 
 
 @pytest.fixture
-def start_simulator():
-    started = []
-
-    def start(**overrides) -> Simulator:
-        simulator = Simulator(SimulatorConfig(**{**QUIET, "port": 0, **overrides})).start()
-        started.append(simulator)
-        return simulator
-
-    yield start
-    for simulator in started:
-        simulator.stop()
+def simulator_defaults():
+    return QUIET
 
 
 @pytest.fixture

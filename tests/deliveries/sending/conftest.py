@@ -11,7 +11,6 @@ from contacts.services import contact_consent_record
 from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
 from tests import factories
 from wacampaigns.models import Campaign
-from wacampaigns.simulator.config import SimulatorConfig
 from wacampaigns.simulator.server import Simulator
 
 TOKEN = "simulator-access-token"
@@ -45,26 +44,24 @@ class SimulatorHandle:
 
 
 @pytest.fixture
-def start_simulator():
-    started = []
+def simulator_defaults():
+    return {
+        "webhooks_enabled": False,
+        "throughput_per_second": 10_000.0,
+        "fail_131026_share": 0.0,
+        "fail_131049_share": 0.0,
+        "fail_131050_share": 0.0,
+    }
+
+
+@pytest.fixture
+def start_simulator(start_simulator):
+    """The root fixture's simulators, with the handle these tests use."""
 
     def start(**overrides) -> SimulatorHandle:
-        values = {
-            "port": 0,
-            "webhooks_enabled": False,
-            "throughput_per_second": 10_000.0,
-            "fail_131026_share": 0.0,
-            "fail_131049_share": 0.0,
-            "fail_131050_share": 0.0,
-            **overrides,
-        }
-        simulator = Simulator(SimulatorConfig(**values)).start()
-        started.append(simulator)
-        return SimulatorHandle(simulator)
+        return SimulatorHandle(start_simulator(**overrides))
 
-    yield start
-    for simulator in started:
-        simulator.stop()
+    return start
 
 
 @pytest.fixture
