@@ -61,6 +61,7 @@ class Simulator:
         self.http.shutdown()
         self.http.server_close()
         self.http.close_connections()
+        self.http.loop.close()
         self.dispatcher.stop()
 
     def handle(self, request: Request) -> Reply:
@@ -87,8 +88,15 @@ class Simulator:
                 faults["reset"] += reset
                 faults["http_500"] += server_error and not reset
         delay_ms = config.latency_ms + (config.slow_ms if slow else 0)
-        if delay_ms > 0:
-            self.stopping.wait(delay_ms / 1000)
+        if delay_ms > 0:  # the event loop must not block: answer from a timer
+            return Reply(
+                action="delay",
+                hang_seconds=delay_ms / 1000,
+                resume=lambda: self._answer_graph(request, segments, config, reset, server_error, timeout),
+            )
+        return self._answer_graph(request, segments, config, reset, server_error, timeout)
+
+    def _answer_graph(self, request, segments, config, reset: bool, server_error: bool, timeout: bool) -> Reply:
         if config.log_requests:
             logger.info("%s %s", request.method, request.path)
         if reset:
@@ -98,7 +106,7 @@ class Simulator:
                 return Reply(500, _SERVER_ERROR_GRAPH)
             return Reply(500, b"<html><body>Internal Server Error</body></html>", "text/html")
         started = time.perf_counter()
-        reply = handle_graph(state, self.dispatcher, request, segments, timeout)
+        reply = handle_graph(self.state, self.dispatcher, request, segments, timeout)
         if config.log_requests:
             logger.info("-> %s in %.1f ms", reply.status, (time.perf_counter() - started) * 1000)
         return reply
