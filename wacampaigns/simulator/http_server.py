@@ -85,8 +85,8 @@ class Reply:
         return head.encode("latin-1") + self.body
 
 
-class _BadRequest(Exception):
-    """The bytes on the connection are not an HTTP/1.x request."""
+class MalformedHTTP(ValueError):
+    """The bytes on a connection are not HTTP/1.x (a request here, an answer for the webhook connections)."""
 
 
 class EventLoop:
@@ -97,6 +97,7 @@ class EventLoop:
         self._timers: list = []
         self._sequence = itertools.count()
         self._calls: deque = deque()
+        self._tickers: list[Callable[[], float | None]] = []
         self._waker, self._wake_end = socket.socketpair()
         self._waker.setblocking(False)
         self._wake_end.setblocking(False)
@@ -121,6 +122,11 @@ class EventLoop:
         """Forget a timer from `call_later` (it stays in the heap, inert)."""
         timer[2] = None
 
+    def add_ticker(self, ticker: Callable[[], float | None]) -> None:
+        """Call `ticker` after every pass of the loop; it returns how soon (seconds) it wants the next call."""
+        if ticker not in self._tickers:
+            self._tickers.append(ticker)
+
     def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the loop soon; callable from any thread."""
         self._calls.append(callback)
@@ -137,12 +143,13 @@ class EventLoop:
         self._thread = threading.current_thread()
         self._stop_requested = False
         self._stopped.clear()
-        select, timers, calls = self.selector.select, self._timers, self._calls
+        select, timers, calls, tickers = self.selector.select, self._timers, self._calls, self._tickers
+        wanted = poll_interval
         try:
             while not self._stop_requested:
-                timeout = poll_interval
+                timeout = wanted
                 if timers:
-                    timeout = min(max(timers[0][0] - time.monotonic(), 0.0), poll_interval)
+                    timeout = min(max(timers[0][0] - time.monotonic(), 0.0), timeout)
                 if calls:
                     timeout = 0
                 for key, events in select(timeout):
@@ -155,6 +162,11 @@ class EventLoop:
                             callback()
                 while calls:
                     calls.popleft()()
+                wanted = poll_interval
+                for ticker in tickers:
+                    soon = ticker()
+                    if soon is not None and soon < wanted:
+                        wanted = max(soon, 0.0)
         finally:
             self._thread = None
             self._stopped.set()
@@ -277,7 +289,7 @@ class _Connection:
         while not self._waiting and not self.closed and len(self._output) < _MAX_PENDING_OUTPUT:
             try:
                 parsed = self._next_request()
-            except _BadRequest as error:
+            except MalformedHTTP as error:
                 answers.append(Reply(400, str(error).encode(), "text/plain").encode(keep_alive=False))
                 self._write(b"".join(answers), then_close=True)
                 return
@@ -348,14 +360,14 @@ class _Connection:
             end, separator = bare, 2
         if end < 0:
             if len(data) > _MAX_HEAD:
-                raise _BadRequest("request head too large")
+                raise MalformedHTTP("request head too large")
             return None
         lines = data[:end].split(b"\n")
         parts = lines[0].split()
         if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-            raise _BadRequest("malformed request line")
+            raise MalformedHTTP("malformed request line")
         if len(lines) > _MAX_HEADERS + 1:
-            raise _BadRequest("too many headers")
+            raise MalformedHTTP("too many headers")
         method, target, version = parts
         headers = {}
         for line in lines[1:]:
@@ -363,7 +375,7 @@ class _Connection:
             headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
         start = end + separator
         if "transfer-encoding" in headers and "chunked" in headers["transfer-encoding"].lower():
-            taken = _chunked_body(data, start)
+            taken = chunked_body(data, start)
             if taken is None:
                 self._send_continue(headers)
                 return None
@@ -372,9 +384,9 @@ class _Connection:
             try:
                 length = int(headers.get("content-length", "0"))
             except ValueError:
-                raise _BadRequest("bad Content-Length") from None
+                raise MalformedHTTP("bad Content-Length") from None
             if not 0 <= length <= _MAX_BODY:
-                raise _BadRequest("bad Content-Length")
+                raise MalformedHTTP("bad Content-Length")
             finish = start + length
             if len(data) < finish:
                 self._send_continue(headers)
@@ -449,7 +461,7 @@ class _Connection:
             self.sock.close()
 
 
-def _chunked_body(data: bytes, start: int) -> tuple[bytes, int] | None:
+def chunked_body(data: bytes, start: int) -> tuple[bytes, int] | None:
     """The decoded chunked body starting at `start` and where it ends, or None while incomplete."""
     chunks = []
     total = 0
@@ -461,7 +473,7 @@ def _chunked_body(data: bytes, start: int) -> tuple[bytes, int] | None:
         try:
             size = int(data[position:line_end].split(b";")[0].strip(), 16)
         except ValueError:
-            raise _BadRequest("bad chunk size") from None
+            raise MalformedHTTP("bad chunk size") from None
         position = line_end + 1
         if size == 0:
             while True:  # trailers, ignored, up to the empty line
@@ -474,7 +486,7 @@ def _chunked_body(data: bytes, start: int) -> tuple[bytes, int] | None:
                     return b"".join(chunks), position
         total += size
         if total > _MAX_BODY:
-            raise _BadRequest("body too large")
+            raise MalformedHTTP("body too large")
         if len(data) < position + size:
             return None
         chunks.append(data[position : position + size])

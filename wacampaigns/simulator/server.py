@@ -27,10 +27,10 @@ class Simulator:
     def __init__(self, config: SimulatorConfig):
         self.stopping = threading.Event()
         self.state = SimulatorState(config)
-        self.dispatcher = WebhookDispatcher(
-            lambda: self.state.config, self.state.display_phone_number, config.webhook_threads
-        )
         self.http = LeanHTTPServer((config.host, config.port), self.handle, self.stopping)
+        self.dispatcher = WebhookDispatcher(
+            lambda: self.state.config, self.state.display_phone_number, config.webhook_threads, self.http.loop
+        )
         self._serving: threading.Thread | None = None
 
     @property
@@ -58,11 +58,12 @@ class Simulator:
     def stop(self) -> None:
         """Stop serving, end open connections and hung faults, stop the dispatcher."""
         self.stopping.set()
+        self.dispatcher.stop()  # first, while the loop still runs the POSTs in flight
         self.http.shutdown()
         self.http.server_close()
         self.http.close_connections()
+        self.dispatcher.close()
         self.http.loop.close()
-        self.dispatcher.stop()
 
     def handle(self, request: Request) -> Reply:
         """Route a request: `/_sim/*` control endpoints, or Graph endpoints with the configured faults."""
