@@ -280,7 +280,7 @@ class LoopCallbackConnection:
             return
         if answer is not None:
             status, keep_alive = answer
-            if not keep_alive:
+            if not keep_alive or self._sent < len(self._request):  # answered before it read all we sent
                 self.close()
             self._finish(status, None)
         elif not data:

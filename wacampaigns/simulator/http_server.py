@@ -139,9 +139,8 @@ class EventLoop:
                 pass
 
     def run(self, poll_interval: float) -> None:
-        """Serve until `stop()`."""
+        """Serve until `stop()` (at once if it was called already)."""
         self._thread = threading.current_thread()
-        self._stop_requested = False
         self._stopped.clear()
         select, timers, calls, tickers = self.selector.select, self._timers, self._calls, self._tickers
         wanted = poll_interval
@@ -153,18 +152,18 @@ class EventLoop:
                 if calls:
                     timeout = 0
                 for key, events in select(timeout):
-                    key.data(events)
+                    _guarded(key.data, events)
                 if timers:
                     now = time.monotonic()
                     while timers and timers[0][0] <= now:
                         callback = heapq.heappop(timers)[2]
                         if callback is not None:
-                            callback()
+                            _guarded(callback)
                 while calls:
-                    calls.popleft()()
+                    _guarded(calls.popleft())
                 wanted = poll_interval
                 for ticker in tickers:
-                    soon = ticker()
+                    soon = _guarded(ticker)
                     if soon is not None and soon < wanted:
                         wanted = max(soon, 0.0)
         finally:
@@ -184,6 +183,15 @@ class EventLoop:
         self.selector.close()
         self._waker.close()
         self._wake_end.close()
+
+
+def _guarded(callback: Callable, *args):
+    """Run one callback of the loop; a bug in it is logged and must not stop the loop."""
+    try:
+        return callback(*args)
+    except Exception:
+        logger.exception("simulator event-loop callback %r failed", callback)
+        return None
 
 
 class LeanHTTPServer:

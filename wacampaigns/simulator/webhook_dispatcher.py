@@ -204,8 +204,8 @@ class WebhookDispatcher:
             self._busy.discard(connection)
             if self._stopping:
                 connection.close()
-                return
-            self._idle.append(connection)
+            else:
+                self._idle.append(connection)
             self._free_slots += 1
             self._record(generation, delivery, status, error)
 
