@@ -13,6 +13,7 @@ import os
 import selectors
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -185,7 +186,8 @@ class LoopCallbackConnection:
         self._answer = b""
         self._reused = False
         self._retried = False
-        self._timer = None
+        self._deadline = 0.0
+        self._watching = False  # a deadline timer is armed (at most one per connection, re-armed as needed)
         self._on_done: Callable[[int | None, str | None], None] | None = None
 
     def post(self, body: bytes, signature: str, on_done: Callable[[int | None, str | None], None]) -> None:
@@ -193,7 +195,10 @@ class LoopCallbackConnection:
         self._request = request_bytes(self._head, body, signature)
         self._on_done = on_done
         self._retried = False
-        self._timer = self._loop.call_later(self.timeout, self._timed_out)
+        self._deadline = time.monotonic() + self.timeout
+        if not self._watching:
+            self._watching = True
+            self._loop.call_later(self.timeout, self._check_deadline)
         self._begin()
 
     def close(self) -> None:
@@ -295,16 +300,21 @@ class LoopCallbackConnection:
             return
         self._finish(None, f"{type(error).__name__}: {error}")
 
-    def _timed_out(self) -> None:
-        self._timer = None
+    def _check_deadline(self) -> None:
+        """The POST in flight (if any) times out at its deadline; one timer serves consecutive POSTs."""
+        if self._on_done is None:
+            self._watching = False
+            return
+        remaining = self._deadline - time.monotonic()
+        if remaining > 0:
+            self._loop.call_later(remaining, self._check_deadline)
+            return
+        self._watching = False
         self.close()
         self._finish(None, "TimeoutError: timed out")
 
     def _finish(self, status: int | None, error: str | None) -> None:
         on_done, self._on_done = self._on_done, None
-        if self._timer is not None:
-            self._loop.cancel(self._timer)
-            self._timer = None
         self._request = self._answer = b""
         if on_done is not None:
             on_done(status, error)

@@ -111,16 +111,9 @@ class EventLoop:
         """Whether the caller runs on the loop (or the loop is not running, so nothing races with it)."""
         return self._thread is None or self._thread is threading.current_thread()
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> list:
-        """Run `callback` on the loop after `delay` seconds; returns a handle for `cancel` (loop thread only)."""
-        timer = [time.monotonic() + delay, next(self._sequence), callback]
-        heapq.heappush(self._timers, timer)
-        return timer
-
-    @staticmethod
-    def cancel(timer: list) -> None:
-        """Forget a timer from `call_later` (it stays in the heap, inert)."""
-        timer[2] = None
+    def call_later(self, delay: float, callback: Callable[[], None]) -> None:
+        """Run `callback` on the loop after `delay` seconds (loop thread only)."""
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._sequence), callback))
 
     def add_ticker(self, ticker: Callable[[], float | None]) -> None:
         """Call `ticker` after every pass of the loop; it returns how soon (seconds) it wants the next call."""
@@ -156,9 +149,7 @@ class EventLoop:
                 if timers:
                     now = time.monotonic()
                     while timers and timers[0][0] <= now:
-                        callback = heapq.heappop(timers)[2]
-                        if callback is not None:
-                            _guarded(callback)
+                        _guarded(heapq.heappop(timers)[2])
                 while calls:
                     _guarded(calls.popleft())
                 wanted = poll_interval
