@@ -1,6 +1,6 @@
 """Posts signed webhooks to the app from a time-ordered queue, with Meta-like retries, off the request path.
 
-A heap holds the jobs ordered by due time. The simulator's event loop (http_server.EventLoop) calls
+A heap holds the jobs ordered by due time. The simulator's event loop (event_loop.EventLoop) calls
 `_pump` after every pass: while fewer than `webhook_threads` POSTs are in flight, it takes what is due and
 posts it on an idle keep-alive connection to the callback URL (non-blocking, on the loop, so posting takes
 no thread switches from the request path; an https URL is posted from a small thread pool instead). A POST
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from .callback_connection import CallbackConnection, CallbackError, LoopCallbackConnection
 from .config import SimulatorConfig
-from .http_server import EventLoop
+from .event_loop import EventLoop
 from .webhook_payloads import signature_header, statuses_envelope_parts
 
 logger = logging.getLogger(__name__)
