@@ -70,7 +70,7 @@ OPTIONS: list[tuple[str, str, type, str]] = [
         "fault: share of sends accepted and logged, then left unanswered",
     ),
     ("--timeout-hang-ms", "timeout_hang_ms", float, "fault: how long an unanswered send hangs before closing"),
-    ("--webhook-threads", "webhook_threads", int, "webhook posting threads (each with a keep-alive connection)"),
+    ("--webhook-threads", "webhook_threads", int, "webhook POSTs in flight at once (each on its own connection)"),
     ("--webhook-timeout-ms", "webhook_timeout_ms", float, "timeout of each webhook POST"),
     ("--webhook-duplicate-share", "webhook_duplicate_share", float, "fault: share of webhooks posted twice"),
     ("--webhook-drop-share", "webhook_drop_share", float, "fault: share of status webhooks never posted"),

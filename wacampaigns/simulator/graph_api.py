@@ -189,7 +189,7 @@ def _send(
                 definition["name"] if definition else None,
                 send.language,
                 category,
-                send.components,
+                request.body if template else None,  # the components, decoded when the log is read
                 send.text_body,
                 send.biz_opaque_callback_data,
                 message_status if template else None,

@@ -27,10 +27,10 @@ class Simulator:
     def __init__(self, config: SimulatorConfig):
         self.stopping = threading.Event()
         self.state = SimulatorState(config)
-        self.dispatcher = WebhookDispatcher(
-            lambda: self.state.config, self.state.display_phone_number, config.webhook_threads
-        )
         self.http = LeanHTTPServer((config.host, config.port), self.handle, self.stopping)
+        self.dispatcher = WebhookDispatcher(
+            lambda: self.state.config, self.state.display_phone_number, config.webhook_threads, self.http.loop
+        )
         self._serving: threading.Thread | None = None
 
     @property
@@ -58,10 +58,12 @@ class Simulator:
     def stop(self) -> None:
         """Stop serving, end open connections and hung faults, stop the dispatcher."""
         self.stopping.set()
+        self.dispatcher.stop()  # first, while the loop still runs the POSTs in flight
         self.http.shutdown()
         self.http.server_close()
         self.http.close_connections()
-        self.dispatcher.stop()
+        self.dispatcher.close()
+        self.http.loop.close()
 
     def handle(self, request: Request) -> Reply:
         """Route a request: `/_sim/*` control endpoints, or Graph endpoints with the configured faults."""
@@ -87,8 +89,15 @@ class Simulator:
                 faults["reset"] += reset
                 faults["http_500"] += server_error and not reset
         delay_ms = config.latency_ms + (config.slow_ms if slow else 0)
-        if delay_ms > 0:
-            self.stopping.wait(delay_ms / 1000)
+        if delay_ms > 0:  # the event loop must not block: answer from a timer
+            return Reply(
+                action="delay",
+                hang_seconds=delay_ms / 1000,
+                resume=lambda: self._answer_graph(request, segments, config, reset, server_error, timeout),
+            )
+        return self._answer_graph(request, segments, config, reset, server_error, timeout)
+
+    def _answer_graph(self, request, segments, config, reset: bool, server_error: bool, timeout: bool) -> Reply:
         if config.log_requests:
             logger.info("%s %s", request.method, request.path)
         if reset:
@@ -98,7 +107,7 @@ class Simulator:
                 return Reply(500, _SERVER_ERROR_GRAPH)
             return Reply(500, b"<html><body>Internal Server Error</body></html>", "text/html")
         started = time.perf_counter()
-        reply = handle_graph(state, self.dispatcher, request, segments, timeout)
+        reply = handle_graph(self.state, self.dispatcher, request, segments, timeout)
         if config.log_requests:
             logger.info("-> %s in %.1f ms", reply.status, (time.perf_counter() - started) * 1000)
         return reply

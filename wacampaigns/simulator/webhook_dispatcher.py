@@ -1,16 +1,18 @@
 """Posts signed webhooks to the app from a time-ordered queue, with Meta-like retries, off the request path.
 
-A heap holds the jobs ordered by due time; a small pool of workers, each with its own keep-alive connection
-to the callback URL, takes what is due and posts it. A POST answered with anything but 200 (or not answered)
-is retried with exponential backoff, up to `webhook_max_retries` times, like Meta (which retries for up to
-7 days; bounded here).
+A heap holds the jobs ordered by due time. The simulator's event loop (event_loop.EventLoop) calls
+`_pump` after every pass: while fewer than `webhook_threads` POSTs are in flight, it takes what is due and
+posts it on an idle keep-alive connection to the callback URL (non-blocking, on the loop, so posting takes
+no thread switches from the request path; an https URL is posted from a small thread pool instead). A POST
+answered with anything but 200 (or not answered) is retried with exponential backoff, up to
+`webhook_max_retries` times, like Meta (which retries for up to 7 days; bounded here).
 
 Batching: statuses of one phone number due together go in one POST when `webhook_batch_max` > 1 (a fault
-mode). Independently, when the workers fall behind (the oldest due job is more than
-`webhook_auto_batch_lag_ms` late), a worker takes up to `webhook_auto_batch_max` overdue statuses of that
-number in one POST, as Meta batches under load ("Graph webhooks may batch up to 1,000 updates"); when the
-workers keep up, each status has its own POST. Status items arrive already JSON-encoded (see
-`webhook_payloads.status_item_json`), so a batch body is the number's envelope around the joined items.
+mode). Independently, when posting falls behind (the oldest due job is more than
+`webhook_auto_batch_lag_ms` late), one POST takes up to `webhook_auto_batch_max` overdue statuses of that
+number, as Meta batches under load ("Graph webhooks may batch up to 1,000 updates"); when posting keeps
+up, each status has its own POST. Status items arrive already JSON-encoded (see
+`webhook_payloads.MessageStatuses`), so a batch body is the number's envelope around the joined items.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .callback_connection import CallbackConnection, CallbackError
+from .callback_connection import CallbackConnection, CallbackError, LoopCallbackConnection
 from .config import SimulatorConfig
+from .event_loop import EventLoop
 from .webhook_payloads import signature_header, statuses_envelope_parts
 
 logger = logging.getLogger(__name__)
@@ -72,45 +76,67 @@ class WebhookCounters:
 
 
 class WebhookDispatcher:
-    """A heap of due jobs and a pool of posting workers."""
+    """A heap of due jobs, posted from the event loop with at most `threads` POSTs in flight."""
 
     def __init__(
         self,
         config: Callable[[], SimulatorConfig],
         display_phone_number: Callable[[str], str],
         threads: int,
+        loop: EventLoop,
     ):
         self._config = config
         self._display_phone_number = display_phone_number
+        self._loop = loop
         self._heap: list = []
         self._sequence = itertools.count()
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._stopping = False
         self._generation = 0
         self._envelopes: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         self.counters = WebhookCounters()
-        self._threads = [
-            threading.Thread(target=self._post_loop, name=f"sim-webhook-{index}", daemon=True)
-            for index in range(max(1, threads))
-        ]
+        self._free_slots = max(1, threads)
+        self._idle: list[LoopCallbackConnection] = []
+        self._busy: set[LoopCallbackConnection] = set()
+        self._pool: ThreadPoolExecutor | None = None  # posts to https URLs, one blocking connection per thread
+        self._pool_size = max(1, threads)
+        self._pool_connections = threading.local()
 
     def start(self) -> None:
-        """Start the workers."""
-        for thread in self._threads:
-            thread.start()
+        """Post from the event loop from now on."""
+        self._stopping = False
+        self._loop.add_ticker(self._pump)
 
-    def stop(self) -> None:
-        """Stop every worker; jobs still queued are abandoned."""
-        with self._condition:
-            self._stopping = True
-            self._condition.notify_all()
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(timeout=5)
+    def stop(self, grace_seconds: float = 2.0) -> None:
+        """Stop posting; jobs still queued are abandoned, POSTs in flight get `grace_seconds` to be answered."""
+        self._stopping = True
+        if self._loop.in_loop_thread():  # the loop is not running: nothing in flight can finish
+            self.close()
+            return
+        answered = threading.Event()
+        deadline = time.monotonic() + grace_seconds
+
+        def check() -> None:
+            if not self._busy or time.monotonic() > deadline:
+                answered.set()
+            else:
+                self._loop.call_later(0.005, check)
+
+        self._loop.call_soon_threadsafe(check)
+        answered.wait(grace_seconds + 1)
+
+    def close(self) -> None:
+        """Close the callback connections (once the loop has stopped, or from it)."""
+        for connection in [*self._idle, *self._busy]:
+            connection.close()
+        self._idle.clear()
+        self._busy.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def clear(self) -> None:
         """Forget every queued job (used by `/_sim/reset`); POSTs in flight finish uncounted."""
-        with self._condition:
+        with self._lock:
             self._heap.clear()
             self._generation += 1
             self.counters = WebhookCounters()
@@ -120,36 +146,88 @@ class WebhookDispatcher:
         if not jobs:
             return
         heap = self._heap
-        with self._condition:
-            head = heap[0] if heap else None
+        sequence = self._sequence
+        with self._lock:
             for due, job in jobs:
-                heapq.heappush(heap, (due, next(self._sequence), job))
+                heapq.heappush(heap, (due, next(sequence), job))
             self.counters.pending_jobs += len(jobs)
-            if heap[0] is not head:  # a waiting worker may now have to wake earlier
-                self._condition.notify()
+        if not self._loop.in_loop_thread():
+            self._loop.call_soon_threadsafe(_nothing)  # the loop may be waiting past the new due time
 
     def pending(self) -> int:
         """Jobs queued or in flight that have not been answered 200 nor given up."""
-        with self._condition:
+        with self._lock:
             return self.counters.pending_jobs
 
-    def _next_due(self) -> tuple[int, object] | None:
-        """Wait for the next due job (or batch); None when stopping."""
+    def _pump(self) -> float | None:
+        """Post what is due while POST slots are free; seconds until the next job is due (None: no wish)."""
         heap = self._heap
-        with self._condition:
-            while not self._stopping:
-                if heap:
-                    now = time.monotonic()
-                    due = heap[0][0]
-                    if due <= now:
-                        taken = self._pop_batch(now)
-                        if heap and heap[0][0] <= now:
-                            self._condition.notify()  # more is due: another worker can post it meanwhile
-                        return self._generation, taken
-                    self._condition.wait(due - now)
-                else:
-                    self._condition.wait()
+        if self._stopping or not heap:
             return None
+        now = time.monotonic()
+        if heap[0][0] > now:
+            return heap[0][0] - now
+        if not self._free_slots:
+            return None  # an answer, an event on the loop, frees a slot
+        taken = []
+        with self._lock:
+            while self._free_slots and heap and heap[0][0] <= now:
+                taken.append(self._pop_batch(now))
+                self._free_slots -= 1
+            generation = self._generation
+        config = self._config()
+        for item in taken:
+            self._post(generation, self._delivery_for(item), config)
+        if heap and self._free_slots:
+            return max(heap[0][0] - now, 0.0)
+        return None
+
+    def _post(self, generation: int, delivery: _Delivery, config: SimulatorConfig) -> None:
+        url, timeout = config.callback_url, config.webhook_timeout_ms / 1000
+        if url.startswith("https:"):
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix="sim-webhook")
+            self._pool.submit(self._post_blocking, generation, delivery, url, timeout)
+            return
+        connection = None
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.url == url and connection.timeout == timeout:
+                break
+            connection.close()
+            connection = None
+        if connection is None:
+            connection = LoopCallbackConnection(self._loop, url, timeout)
+        self._busy.add(connection)
+
+        def answered(status: int | None, error: str | None) -> None:
+            self._busy.discard(connection)
+            if self._stopping:
+                connection.close()
+            else:
+                self._idle.append(connection)
+            self._free_slots += 1
+            self._record(generation, delivery, status, error)
+
+        connection.post(delivery.body, delivery.signature, answered)
+
+    def _post_blocking(self, generation: int, delivery: _Delivery, url: str, timeout: float) -> None:
+        """On a pool thread: POST over this thread's blocking (TLS) connection, then record on the loop."""
+        connection = getattr(self._pool_connections, "connection", None)
+        if connection is None or connection.url != url or connection.timeout != timeout:
+            if connection is not None:
+                connection.close()
+            connection = self._pool_connections.connection = CallbackConnection(url, timeout)
+        try:
+            status, error = connection.post(delivery.body, delivery.signature), None
+        except (OSError, CallbackError) as failure:
+            status, error = None, f"{type(failure).__name__}: {failure}"
+
+        def answered() -> None:
+            self._free_slots += 1
+            self._record(generation, delivery, status, error)
+
+        self._loop.call_soon_threadsafe(answered)
 
     def _pop_batch(self, now: float):
         """Pop the head; for statuses, also those of the same number that may share its POST."""
@@ -208,33 +286,9 @@ class WebhookDispatcher:
             )
         return parts
 
-    def _post_loop(self) -> None:
-        connection: CallbackConnection | None = None
-        try:
-            while True:
-                taken = self._next_due()
-                if taken is None:
-                    return
-                generation, item = taken
-                delivery = self._delivery_for(item)
-                config = self._config()
-                timeout = config.webhook_timeout_ms / 1000
-                if connection is None or connection.url != config.callback_url or connection.timeout != timeout:
-                    if connection is not None:
-                        connection.close()
-                    connection = CallbackConnection(config.callback_url, timeout)
-                try:
-                    status, error = connection.post(delivery.body, delivery.signature), None
-                except (OSError, CallbackError) as failure:
-                    status, error = None, f"{type(failure).__name__}: {failure}"
-                self._record(generation, delivery, status, error)
-        finally:
-            if connection is not None:
-                connection.close()
-
     def _record(self, generation: int, delivery: _Delivery, status: int | None, error: str | None) -> None:
         config = self._config()
-        with self._condition:
+        with self._lock:
             if generation != self._generation:
                 return
             counters = self.counters
@@ -265,9 +319,9 @@ class WebhookDispatcher:
             self._push(time.monotonic() + delay_ms / 1000, delivery)
 
     def _push(self, due: float, item) -> None:
-        """Push under the held condition, waking a worker if the head changed."""
-        heap = self._heap
-        head = heap[0] if heap else None
-        heapq.heappush(heap, (due, next(self._sequence), item))
-        if heap[0] is not head:
-            self._condition.notify()
+        """Push under the held lock (a retry or a duplicate copy); the loop's next pump sees it."""
+        heapq.heappush(self._heap, (due, next(self._sequence), item))
+
+
+def _nothing() -> None:
+    """A call that only wakes the event loop."""

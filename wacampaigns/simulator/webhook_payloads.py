@@ -6,6 +6,7 @@ Status items are built as compact JSON bytes (`MessageStatuses`, byte for byte w
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 from json.encoder import encode_basestring_ascii as _json_string  # json.dumps's own (C) string encoder
@@ -47,6 +48,12 @@ def _pricing(category: str) -> dict:
         "type": "free_customer_service" if free else "regular",
         "category": category,
     }
+
+
+@functools.lru_cache(maxsize=64)
+def _pricing_json(category: str) -> str:
+    """`,"pricing":{...}` for a category: the same few strings for every message, encoded once."""
+    return ',"pricing":' + json.dumps(_pricing(category), separators=_COMPACT)
 
 
 def status_item(
@@ -98,7 +105,7 @@ class MessageStatuses:
         if biz_opaque_callback_data is not None:
             tail += ',"biz_opaque_callback_data":' + _json_string(biz_opaque_callback_data)
         self._tail = tail
-        self._pricing = ',"pricing":' + json.dumps(_pricing(pricing_category), separators=_COMPACT)
+        self._pricing = _pricing_json(pricing_category)
 
     def item(self, status: str, timestamp: int, *, priced: bool, errors: list | None = None) -> bytes:
         """One item; `priced` adds `pricing` (sent and one of delivered/read), `errors` makes a failure."""
