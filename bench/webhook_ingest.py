@@ -1,16 +1,25 @@
 """Status webhooks ingested per second over real HTTP (gunicorn, 2 workers), beside a bare Django view.
 
-Usage: .venv/bin/python bench/webhook_ingest.py [--events 3000] [--concurrency 8] [--skip-postgres]
-       [--drainer qcluster|command]
+Usage: .venv/bin/python bench/webhook_ingest.py [--events 3000] [--rounds 3] [--concurrency 8]
+       [--skip-postgres] [--drainer qcluster|command]
 
 For SQLite and for a throwaway PostgreSQL (tests/postgres_server.py): migrate a fresh database, create one
-Meta app, account, number and N accepted deliveries, start gunicorn (2 sync workers, loopback) and the drainer
-as production runs it (`qcluster`, default settings: the POSTs wake the drainer task; or `manage.py
-drain_webhooks`), then post N signed status webhooks, one status per POST as Meta mostly sends them, from
-client threads in other processes. Throughput counts until the Delivery rows are updated (polled in the
-database), not until the 200s; `drain_lag_ms` is the time from the last 200 to the last row updated. The
-same clients post the same signed bodies to a bare view (answers 200, no database) under the same server,
-with the drainer process running, in the same run: the baseline. Prints one JSON object.
+Meta app, account, number and N accepted deliveries per round, start gunicorn (2 sync workers, loopback) and the
+drainer as production runs it (`qcluster`, default settings: the POSTs wake the drainer task; or `manage.py
+drain_webhooks`). Then, `rounds` times, alternately: the baseline, N POSTs of the same signed bodies to a bare
+view (answers 200, no database) under the same server, settings and middleware; and the product, N signed
+status webhooks for that round's own deliveries, one status per POST as Meta mostly sends them. Clients are
+threads in other processes. A product round counts until its Delivery rows are updated (polled in the
+database), not until the 200s: the drainer's work is inside the figure; `drain_lag_ms` is the time from the
+last 200 to the last row updated. The first product round also wakes the drainer task; later rounds may find
+it still at work (it idles out after WEBHOOK_DRAIN_IDLE_SECONDS), as it is while webhooks flow.
+
+The machine is shared and noisy, so every product round is compared with the bare round just before it:
+`ratio` is, per database, the median of those per-round ratios (then the lower database); rates are medians
+of the rounds; p50/p99 pool every product request. CPU per event (ms, from /proc) is split into the web
+server, the drainer, the database server, the clients and `other` (whatever else ran on the machine meanwhile:
+if it is large, the figures of that round were disturbed). At the end every raw WebhookEvent must be
+`processed` (none pending or failed) and every delivery `sent`. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import hmac
 import json
 import multiprocessing
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -60,19 +70,67 @@ if connection.vendor == "postgresql":  # the planner statistics autovacuum keeps
         cursor.execute("ANALYZE")
 """
 COUNT_SENT = "SELECT count(*) FROM deliveries_delivery WHERE status = 'sent'"
+COUNT_EVENTS = "SELECT state, count(*) FROM deliveries_webhookevent GROUP BY state"
 
 
-def _sent_rows(database_url: str) -> int:
-    """Rows the webhooks moved to `sent`, read straight from the database (no Django start-up in the timing)."""
+def _query(database_url: str, sql: str) -> list[tuple]:
+    """Read straight from the database (no Django start-up in the timing)."""
     if database_url.startswith("sqlite:///"):
         import sqlite3
 
         with sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30) as connection:
-            return connection.execute(COUNT_SENT).fetchone()[0]
+            return connection.execute(sql).fetchall()
     import psycopg
 
     with psycopg.connect(database_url.replace("postgres://", "postgresql://")) as connection:
-        return connection.execute(COUNT_SENT).fetchone()[0]
+        return connection.execute(sql).fetchall()
+
+
+def _sent_rows(database_url: str) -> int:
+    """Rows the webhooks moved to `sent`."""
+    return _query(database_url, COUNT_SENT)[0][0]
+
+
+def _cpu_seconds() -> tuple[dict[int, tuple[int, str, float]], float]:
+    """Every process now (pid → parent, command line, CPU seconds) and the whole machine's busy CPU seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    processes = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                fields, command = stat.read().rpartition(")")[2].split(), cmdline.read().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        processes[int(pid)] = (int(fields[1]), command, (int(fields[11]) + int(fields[12])) / tick)
+    with open("/proc/stat") as stat:
+        times = [int(value) for value in stat.readline().split()[1:]]
+    return processes, (sum(times) - times[3] - times[4]) / tick  # all but idle and iowait
+
+
+def _root_of(processes: dict, pid: int, roots: dict[int, str]) -> str | None:
+    seen = set()
+    while pid and pid not in seen:
+        if pid in roots:
+            return roots[pid]
+        seen.add(pid)
+        pid = processes.get(pid, (0,))[0]
+    return None
+
+
+def _cpu_ms_per_event(before, after, roots: dict[int, str], client_seconds: float, events: int) -> dict:
+    """CPU of the phase per process tree (`roots`: pid → group), ms per event; `other`: the rest of the machine."""
+    (processes_before, busy_before), (processes_after, busy_after) = before, after
+    groups = dict.fromkeys(["web", "drainer", "database"], 0.0)
+    for pid, (_, command, seconds) in processes_after.items():
+        name = _root_of(processes_after, pid, roots)
+        if name is not None:
+            previous = processes_before.get(pid)
+            groups[name] += seconds - (previous[2] if previous and previous[1] == command else 0.0)
+    groups["clients"] = client_seconds
+    busy = busy_after - busy_before
+    groups["other"] = max(0.0, busy - sum(groups.values()))
+    groups["all"] = busy
+    return {name: round(seconds * 1000 / events, 3) for name, seconds in groups.items()}
 
 
 def _free_port() -> int:
@@ -133,10 +191,11 @@ def _post(request: bytes, port: int) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
-def _client(args: tuple[int, str, list[int], int]) -> list[tuple[int, float]]:
-    """One client process: `threads` threads share its slice of the events."""
+def _client(args: tuple[int, str, list[int], int]) -> tuple[list[tuple[int, float]], float]:
+    """One client process: `threads` threads share its slice of the events. Returns results and its CPU seconds."""
     port, path, indexes, threads = args
     requests = [_request(port, path, _body(i)) for i in indexes]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     results: list[tuple[int, float]] = []
     lock = threading.Lock()
     position = iter(range(len(requests)))
@@ -156,31 +215,45 @@ def _client(args: tuple[int, str, list[int], int]) -> list[tuple[int, float]]:
         thread.start()
     for thread in pool:
         thread.join()
-    return results
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return results, after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
 
 
-def _drive(port: int, path: str, events: int, concurrency: int, done=None) -> dict:
-    """Posts `events` bodies from 2 processes; `done()` (if given) is polled until the work is in the DB."""
+def _drive(port: int, path: str, indexes: range, concurrency: int, roots: dict[int, str], done=None) -> dict:
+    """Posts the bodies of `indexes` from 2 processes; `done()` (if given) is polled until the work is in the DB."""
     processes = 2
-    slices = [list(range(events))[p::processes] for p in range(processes)]
-    started = time.perf_counter()
+    slices = [list(indexes)[p::processes] for p in range(processes)]
     with multiprocessing.Pool(processes) as pool:
-        parts = pool.map(_client, [(port, path, indexes, concurrency // processes) for indexes in slices])
-    answered = time.perf_counter()
-    if done is not None:
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while not done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-    elapsed = time.perf_counter() - started
-    results = [r for part in parts for r in part]
+        pool.map(abs, range(processes))  # the client processes exist before the clock starts
+        cpu_before = _cpu_seconds()
+        started = time.perf_counter()
+        parts = pool.map(_client, [(port, path, part, concurrency // processes) for part in slices])
+        answered = time.perf_counter()
+        if done is not None:
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while not done() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        cpu_after = _cpu_seconds()
+    results = [r for part, _ in parts for r in part]
     latencies = sorted(latency for _, latency in results)
     return {
-        "events_per_s": events / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "events_per_s": len(indexes) / elapsed,
+        "latencies": latencies,
         "non_200": sum(1 for status, _ in results if status != 200),
         "drain_lag_ms": (time.perf_counter() - answered) * 1000,
+        "cpu_ms_per_event": _cpu_ms_per_event(cpu_before, cpu_after, roots, sum(c for _, c in parts), len(indexes)),
     }
+
+
+def _percentile_ms(latencies: list[float], fraction: float) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000
+
+
+def _median_cpu(rounds: list[dict]) -> dict:
+    names = rounds[0]["cpu_ms_per_event"]
+    return {name: round(statistics.median(r["cpu_ms_per_event"][name] for r in rounds), 3) for name in names}
 
 
 def _manage(env: dict, *args: str, stdin: str | None = None) -> str:
@@ -219,7 +292,7 @@ def _stop(process: subprocess.Popen, log) -> None:
     log.close()
 
 
-def run_database(database_url: str, *, events: int, concurrency: int, workdir: Path, drainer: str) -> dict:
+def run_database(database_url: str, *, events: int, rounds: int, concurrency: int, workdir: Path, drainer: str) -> dict:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -240,7 +313,8 @@ def run_database(database_url: str, *, events: int, concurrency: int, workdir: P
         "TEMPLATE_SYNC_INTERVAL_MINUTES": "0",
     }
     _manage(env, "migrate", "--no-input")
-    _manage(env, "shell", stdin=SETUP.format(secret=APP_SECRET, waba=WABA_ID, phone=PHONE_NUMBER_ID, n=events))
+    total = events * rounds
+    _manage(env, "shell", stdin=SETUP.format(secret=APP_SECRET, waba=WABA_ID, phone=PHONE_NUMBER_ID, n=total))
     port = _free_port()
     server = _start(
         [str(Path(sys.executable).parent / "gunicorn"), "wacampaigns.wsgi", "--workers", "2", "--bind",
@@ -251,25 +325,62 @@ def run_database(database_url: str, *, events: int, concurrency: int, workdir: P
     drain_process = _start(
         [sys.executable, str(PROJECT / "manage.py"), *drain_command], env, workdir, f"drainer-{port}"
     )
+    baselines, ingests = [], []
     try:
         _wait_for_port(port)
-        warm = min(200, events)
-        _drive(port, "/bench/bare/", warm, concurrency)
-        baseline = _drive(port, "/bench/bare/", events, concurrency)
-
-        ingest = _drive(
-            port, "/webhooks/whatsapp/", events, concurrency, done=lambda: _sent_rows(database_url) >= events
-        )
-        ingest["rows_updated"] = _sent_rows(database_url)
+        roots = {server[0].pid: "web", drain_process[0].pid: "drainer"}
+        database_port = database_url.rpartition(":")[2].partition("/")[0]
+        for pid, (_, command, _) in _cpu_seconds()[0].items():
+            if f"port={database_port} " in command:  # the throwaway PostgreSQL's postmaster
+                roots[pid] = "database"
+        _drive(port, "/bench/bare/", range(min(200, events)), concurrency, roots)
+        for number in range(rounds):
+            baselines.append(_drive(port, "/bench/bare/", range(events), concurrency, roots))
+            applied = events * (number + 1)
+            ingests.append(
+                _drive(
+                    port,
+                    "/webhooks/whatsapp/",
+                    range(events * number, applied),
+                    concurrency,
+                    roots,
+                    done=lambda applied=applied: _sent_rows(database_url) >= applied,
+                )
+            )
+        rows_updated = _sent_rows(database_url)
+        webhook_events = dict(_query(database_url, COUNT_EVENTS))
     finally:
         _stop(*drain_process)
         _stop(*server)
-    return {"ingest": ingest, "baseline": baseline}
+    ratios = [i["events_per_s"] / b["events_per_s"] for i, b in zip(ingests, baselines, strict=True)]
+    latencies = [latency for r in ingests for latency in r["latencies"]]
+    return {
+        "events_per_s": statistics.median(r["events_per_s"] for r in ingests),
+        "baseline_events_per_s": statistics.median(r["events_per_s"] for r in baselines),
+        "ratio": statistics.median(ratios),
+        "rounds": {
+            "events_per_s": [round(r["events_per_s"], 1) for r in ingests],
+            "baseline_events_per_s": [round(r["events_per_s"], 1) for r in baselines],
+            "ratio": [round(ratio, 3) for ratio in ratios],
+            "drain_lag_ms": [round(r["drain_lag_ms"], 1) for r in ingests],
+        },
+        "p50_ms": _percentile_ms(latencies, 0.5),
+        "p99_ms": _percentile_ms(latencies, 0.99),
+        "baseline_p50_ms": _percentile_ms([x for r in baselines for x in r["latencies"]], 0.5),
+        "cpu_ms_per_event": _median_cpu(ingests),
+        "baseline_cpu_ms_per_event": _median_cpu(baselines),
+        "non_200": sum(r["non_200"] for r in ingests + baselines),
+        "events_posted": total,
+        "rows_updated": rows_updated,
+        "webhook_events": webhook_events,
+        "all_applied": rows_updated == total and webhook_events == {"processed": total},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--events", type=int, default=3000, help="POSTs per round and per view")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating bare / product rounds per database")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument(
@@ -277,50 +388,56 @@ def main() -> None:
         help="qcluster (the POSTs wake a drainer task) or `manage.py drain_webhooks` beside the web server",
     )  # fmt: skip
     options = parser.parse_args()
+    settings = {
+        "events": options.events,
+        "rounds": options.rounds,
+        "concurrency": options.concurrency,
+        "drainer": options.drainer,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as tmp:
         workdir = Path(tmp)
-        sqlite = run_database(
-            f"sqlite:///{workdir / 'bench.sqlite3'}", events=options.events, concurrency=options.concurrency,
-            workdir=workdir, drainer=options.drainer,
-        )  # fmt: skip
+        sqlite = run_database(f"sqlite:///{workdir / 'bench.sqlite3'}", workdir=workdir, **settings)
         postgres = None
         if not options.skip_postgres:
             with throwaway_postgres() as url:
-                postgres = run_database(
-                    url,
-                    events=options.events,
-                    concurrency=options.concurrency,
-                    workdir=workdir,
-                    drainer=options.drainer,
-                )
-    runs = [r for r in (sqlite, postgres) if r]
-    baseline = statistics.mean(r["baseline"]["events_per_s"] for r in runs)
+                postgres = run_database(url, workdir=workdir, **settings)
+    runs = {"sqlite": sqlite, "postgres": postgres}
+    measured = [r for r in runs.values() if r]
+
+    def each(key: str, digits: int = 1) -> dict:
+        return {
+            f"{key}_{name}": (round(r[key], digits) if isinstance(r[key], float) else r[key]) if r else None
+            for name, r in runs.items()
+        }
+
     result = {
-        "events": options.events,
+        "events_per_round": options.events,
+        "rounds": options.rounds,
         "statuses_per_post": 1,
         "concurrency": options.concurrency,
         "gunicorn_workers": 2,
         "drainer": "qcluster (drainer task woken by the POSTs)"
         if options.drainer == "qcluster"
         else "manage.py drain_webhooks",
-        "events_per_s_sqlite": round(sqlite["ingest"]["events_per_s"], 1),
-        "events_per_s_postgres": round(postgres["ingest"]["events_per_s"], 1) if postgres else None,
-        "p50_ms": round(max(r["ingest"]["p50_ms"] for r in runs), 2),
-        "p99_ms": round(max(r["ingest"]["p99_ms"] for r in runs), 2),
-        "p50_ms_sqlite": round(sqlite["ingest"]["p50_ms"], 2),
-        "p99_ms_sqlite": round(sqlite["ingest"]["p99_ms"], 2),
-        "p50_ms_postgres": round(postgres["ingest"]["p50_ms"], 2) if postgres else None,
-        "p99_ms_postgres": round(postgres["ingest"]["p99_ms"], 2) if postgres else None,
-        "baseline_events_per_s": round(baseline, 1),
-        "baseline_events_per_s_sqlite_run": round(sqlite["baseline"]["events_per_s"], 1),
-        "baseline_events_per_s_postgres_run": round(postgres["baseline"]["events_per_s"], 1) if postgres else None,
-        "baseline_p50_ms": round(statistics.mean(r["baseline"]["p50_ms"] for r in runs), 2),
-        "ratio": round(min(r["ingest"]["events_per_s"] / r["baseline"]["events_per_s"] for r in runs), 3),
-        "drain_lag_ms_sqlite": round(sqlite["ingest"]["drain_lag_ms"], 1),
-        "drain_lag_ms_postgres": round(postgres["ingest"]["drain_lag_ms"], 1) if postgres else None,
-        "rows_updated_sqlite": sqlite["ingest"]["rows_updated"],
-        "rows_updated_postgres": postgres["ingest"]["rows_updated"] if postgres else None,
-        "non_200": sum(r["ingest"]["non_200"] + r["baseline"]["non_200"] for r in runs),
+        "counted_until": "Delivery rows updated by the drainer (not the 200s)",
+        "events_per_s_sqlite": round(sqlite["events_per_s"], 1),
+        "events_per_s_postgres": round(postgres["events_per_s"], 1) if postgres else None,
+        "p50_ms": round(max(r["p50_ms"] for r in measured), 2),
+        "p99_ms": round(max(r["p99_ms"] for r in measured), 2),
+        **each("p50_ms", 2),
+        **each("p99_ms", 2),
+        "baseline_events_per_s": round(statistics.mean(r["baseline_events_per_s"] for r in measured), 1),
+        **each("baseline_events_per_s"),
+        "baseline_p50_ms": round(statistics.mean(r["baseline_p50_ms"] for r in measured), 2),
+        "ratio": round(min(r["ratio"] for r in measured), 3),
+        **each("ratio", 3),
+        **each("rounds"),
+        **each("cpu_ms_per_event"),
+        **each("baseline_cpu_ms_per_event"),
+        **each("rows_updated"),
+        **each("webhook_events"),
+        "all_applied": all(r["all_applied"] for r in measured),
+        "non_200": sum(r["non_200"] for r in measured),
         "cores": os.cpu_count(),
     }
     print(json.dumps(result))

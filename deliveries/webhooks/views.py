@@ -12,6 +12,9 @@ from deliveries.webhooks.ingestion import (
 )
 from wacampaigns.whatsapp.signatures import SIGNATURE_HEADER
 
+# request.headers would build a dict of every header on each POST; the one needed is read from META.
+SIGNATURE_META_KEY = "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_")
+
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
@@ -26,7 +29,7 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
             return HttpResponseForbidden("verification failed", content_type="text/plain")
         return HttpResponse(challenge, content_type="text/plain")
     try:
-        webhook_event_receive(body=request.body, signature=request.headers.get(SIGNATURE_HEADER))
+        webhook_event_receive(body=request.body, signature=request.META.get(SIGNATURE_META_KEY))
     except WebhookSignatureInvalid:
         return HttpResponseForbidden("invalid signature", content_type="text/plain")
     except WebhookBodyRejected:

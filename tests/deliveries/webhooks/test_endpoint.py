@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
@@ -69,6 +70,27 @@ def test_a_payload_for_an_unknown_account_is_stored_unrouted_and_answered_200(po
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
     assert (event.state, event.business_account_id, event.attempts) == (WebhookProcessingState.UNROUTED, None, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_post_on_a_connection_the_server_dropped_is_stored_on_a_new_one(post_webhook, sender):
+    if connection.vendor != "postgresql":
+        pytest.skip("a SQLite connection is a file, not a session a server can drop")
+    import psycopg
+
+    delivery = factories.delivery(sender=sender, wamid="wamid.R", status=DeliveryStatus.ACCEPTED)
+    post_webhook(status_payload(status("wamid.R", "sent", 1_767_225_600)))  # the app secrets are now cached
+    dropped = connection.connection.info.backend_pid
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", [dropped])
+
+    response = post_webhook(status_payload(status("wamid.R", "delivered", 1_767_225_601)))
+
+    assert response.status_code == 200
+    assert connection.connection.info.backend_pid != dropped
+    assert list(WebhookEvent.objects.values_list("state", flat=True)) == [WebhookProcessingState.PROCESSED] * 2
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
 
 
 def test_an_account_of_another_app_is_not_routed(post_webhook, meta_app):
