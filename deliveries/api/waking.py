@@ -65,7 +65,7 @@ def _remember(phone_number_id: int, enqueued_from: datetime) -> None:
 
 
 def sender_wake(*, phone_number: PhoneNumber) -> None:
-    """Within the send's transaction: makes sure a sender will claim the new row once it commits."""
+    """After the send's commit (or within its transaction): makes sure a sender will claim the committed row."""
     if _orm_broker() and _task_waiting(phone_number.pk):
         return
     marks: dict[str, datetime] = {}

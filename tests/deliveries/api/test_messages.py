@@ -8,6 +8,7 @@ from django.utils import timezone
 from contacts.models import ConsentKind, ConsentScope, ConsentSource, Contact, ErasedNumber, MarketingConsent
 from contacts.services import contact_consent_record
 from contacts.suppression import phone_number_hash
+from deliveries.api import messages
 from deliveries.api.models import IdempotencyRecord
 from deliveries.models import Delivery, DeliveryPriority, DeliveryStatus
 from templates_app.models import TemplateCategory, TemplateStatus
@@ -242,3 +243,18 @@ def test_failed_request_does_not_burn_the_idempotency_key(api, utility_template)
     assert not IdempotencyRecord.objects.exists()
     assert api.post_json("/api/v1/messages", ORDER, HTTP_IDEMPOTENCY_KEY="k").status_code == 202
     _error(api.post_json("/api/v1/messages", ORDER, HTTP_IDEMPOTENCY_KEY="x" * 256), 422, "invalid_idempotency_key")
+
+
+def test_a_concurrent_duplicate_rolls_back_and_replays_the_first_answer(api, utility_template, monkeypatch):
+    first = api.post_json("/api/v1/messages", ORDER, HTTP_IDEMPOTENCY_KEY="order-A-1")
+    # The duplicates looked for the key before the first request committed: their record INSERT conflicts.
+    monkeypatch.setattr(messages, "idempotency_replay", lambda **kwargs: None)
+
+    second = api.post_json("/api/v1/messages", ORDER, HTTP_IDEMPOTENCY_KEY="order-A-1")
+    other = api.post_json("/api/v1/messages", {**ORDER, "to": "+34612345679"}, HTTP_IDEMPOTENCY_KEY="order-A-1")
+
+    assert second.status_code == 202
+    assert second.json() == first.json()
+    _error(other, 422, "idempotency_key_reused")
+    assert Delivery.objects.count() == 1
+    assert not Contact.objects.filter(phone="+34612345679").exists()
