@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import Contact, MarketingConsent
+from deliveries.api import lookups
 from deliveries.api.contacts import api_phone_check_not_suppressed, api_phone_normalize, contact_upsert_from_api
 from deliveries.api.errors import (
     ContactOptedOut,
@@ -47,7 +48,6 @@ from templates_app.rendering import (
     template_components_render,
     template_parameters,
 )
-from templates_app.selectors import template_versions
 from wacampaigns.models import BusinessAccount, PhoneNumber, SendingState, VariableSource
 
 
@@ -76,15 +76,13 @@ class SendReads:
 def _reads(api_key: ApiKey, request: MessageRequest) -> SendReads:
     account = api_key.business_account
     phone = api_phone_normalize(request.to)
-    numbers = PhoneNumber.objects.filter(business_account=account).order_by("id")
-    sender = numbers.filter(phone_number_id=request.sender).first() if request.sender else numbers.first()
-    sender = _sender(account, request.sender, sender)
+    sender = _sender(account, request.sender, lookups.account_number(account, request.sender or None))
     if account.sending_state != SendingState.ACTIVE:
         raise SendingStopped(
             f"Sending is stopped on this WhatsApp account: {account.stop_reason}",
             details={"reason": account.stop_reason},
         )
-    return SendReads(phone, sender, template_versions(business_account=account, name=request.template_name))
+    return SendReads(phone, sender, lookups.account_template_versions(account, request.template_name))
 
 
 def _sender(account: BusinessAccount, phone_number_id: str | None, sender: PhoneNumber | None) -> PhoneNumber:

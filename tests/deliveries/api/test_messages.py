@@ -8,10 +8,10 @@ from django.utils import timezone
 from contacts.models import ConsentKind, ConsentScope, ConsentSource, Contact, ErasedNumber, MarketingConsent
 from contacts.services import contact_consent_record
 from contacts.suppression import phone_number_hash
-from deliveries.api import messages
+from deliveries.api import lookups, messages
 from deliveries.api.models import IdempotencyRecord
 from deliveries.models import Delivery, DeliveryPriority, DeliveryStatus
-from templates_app.models import TemplateCategory, TemplateStatus
+from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
 from tests import factories
 
 PHONE = "+34612345678"
@@ -258,3 +258,20 @@ def test_a_concurrent_duplicate_rolls_back_and_replays_the_first_answer(api, uti
     _error(other, 422, "idempotency_key_reused")
     assert Delivery.objects.count() == 1
     assert not Contact.objects.filter(phone="+34612345679").exists()
+
+
+def test_template_changes_reach_sends_through_the_per_process_cache(api, utility_template, monkeypatch):
+    order = {**ORDER, "template": {"name": "order_confirmation", "language": "en_US"}}
+    assert api.post_json("/api/v1/messages", order).status_code == 202
+    utility_template.status = TemplateStatus.PAUSED
+    utility_template.save()  # a change in this process clears the cache at once
+    _error(api.post_json("/api/v1/messages", order), 422, "template_not_approved")
+
+    utility_template.status = TemplateStatus.APPROVED
+    utility_template.save()
+    assert api.post_json("/api/v1/messages", order).status_code == 202
+    # Another process's change (an UPDATE, no signal here) is read once the entry is older than the TTL.
+    MessageTemplate.objects.filter(pk=utility_template.pk).update(status=TemplateStatus.DISABLED)
+    monkeypatch.setattr(lookups, "TTL_SECONDS", 0.0)
+    _error(api.post_json("/api/v1/messages", order), 422, "template_not_approved")
+    assert Delivery.objects.count() == 2
