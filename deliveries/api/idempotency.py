@@ -1,10 +1,10 @@
 """Idempotency-Key handling: the first answer to a request is kept 24 hours and replayed for repeats.
 
-A repeat is found by one read before the request's transaction. The record is inserted, with the answer, as
-the last write of that transaction: a concurrent duplicate fails on the unique (api key, idempotency key) index
-(on PostgreSQL it waits there for the first transaction), rolls back everything it did, and replays the
-committed answer. An error rolls back with everything else and inserts no record, so a failed request may be
-retried with the same key.
+The record is inserted, with the answer, as the last write of the request's transaction. A repeat, or a
+concurrent duplicate (on PostgreSQL it waits on the unique (api key, idempotency key) index for the first
+transaction), fails there, rolls back everything it did, and replays the committed answer; a refused request
+looks the key up too, so that a repeat answers the first answer even when the request would now be refused. An
+error rolls back with everything else and inserts no record, so a failed request may be retried with the same key.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Replay:
 
 
 class ConcurrentDuplicate(Exception):
-    """Another request with the same key committed first: answer with its response."""
+    """A request with the same key committed first: answer with its response."""
 
 
 def request_fingerprint(*, method: str, path: str, payload: Any) -> str:
@@ -62,7 +62,7 @@ def _replay_or_refuse(record: IdempotencyRecord, fingerprint: str) -> Replay:
 
 
 def idempotency_replay(*, api_key: ApiKey, key: str, fingerprint: str) -> Replay | None:
-    """Before the request's transaction: a Replay of the first answer, or None for a key not used in 24 hours.
+    """A Replay of the first answer, or None for a key not used in the last 24 hours.
 
     Raises IdempotencyKeyReused for the same key with a different request. An expired record is deleted so that
     the new one can take its place."""
@@ -89,12 +89,6 @@ def idempotency_record(*, api_key: ApiKey, key: str, fingerprint: str, status: i
         )
     except IntegrityError as err:
         raise ConcurrentDuplicate(key) from err
-
-
-def idempotency_replay_after_conflict(*, api_key: ApiKey, key: str, fingerprint: str) -> Replay:
-    """After ConcurrentDuplicate (the request's transaction rolled back): the winner's committed answer."""
-    record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
-    return _replay_or_refuse(record, fingerprint)
 
 
 def idempotency_records_prune() -> int:

@@ -16,6 +16,7 @@ from contacts.models import Contact, MarketingConsent
 from deliveries.api import lookups
 from deliveries.api.contacts import api_phone_check_not_suppressed, api_phone_normalize, contact_upsert_from_api
 from deliveries.api.errors import (
+    ApiError,
     ContactOptedOut,
     InvalidParameter,
     MarketingToUsNumber,
@@ -34,7 +35,6 @@ from deliveries.api.idempotency import (
     Replay,
     idempotency_record,
     idempotency_replay,
-    idempotency_replay_after_conflict,
 )
 from deliveries.api.models import ApiKey
 from deliveries.api.schemas import MessageOut
@@ -238,27 +238,38 @@ def _queue(api_key: ApiKey, request: MessageRequest, reads: SendReads) -> Delive
     return delivery
 
 
+def _send_once(api_key: ApiKey, request: MessageRequest, idempotency_key: str | None, fingerprint: str) -> Replay:
+    reads = _reads(api_key, request)
+    with transaction.atomic():
+        delivery = _queue(api_key, request, reads)
+        body = MessageOut(**message_representation(delivery)).model_dump(mode="json")
+        if idempotency_key is not None:
+            idempotency_record(api_key=api_key, key=idempotency_key, fingerprint=fingerprint, status=202, body=body)
+    return Replay(202, body)
+
+
 def api_message_send(
     *, api_key: ApiKey, request: MessageRequest, idempotency_key: str | None = None, fingerprint: str = ""
 ) -> Replay:
     """Validates everything, then queues one transactional Delivery and wakes the number's sender; all or nothing.
+    Returns the status and the JSON body to answer.
 
-    With an idempotency key, a repeat answers the first answer (or IdempotencyKeyReused) and queues nothing; the
-    answer is recorded in the same transaction as the row. Returns the status and the JSON body to answer."""
-    if idempotency_key is not None:
-        replay = idempotency_replay(api_key=api_key, key=idempotency_key, fingerprint=fingerprint)
-        if replay is not None:
-            return replay
-    reads = _reads(api_key, request)
-    try:
-        with transaction.atomic():
-            delivery = _queue(api_key, request, reads)
-            body = MessageOut(**message_representation(delivery)).model_dump(mode="json")
-            if idempotency_key is not None:
-                idempotency_record(api_key=api_key, key=idempotency_key, fingerprint=fingerprint, status=202, body=body)
-    except ConcurrentDuplicate:
-        return idempotency_replay_after_conflict(api_key=api_key, key=idempotency_key, fingerprint=fingerprint)
-    return Replay(202, body)
+    With an idempotency key the answer is recorded in the row's transaction, and the first answer is looked up
+    only when that record conflicts or the request is refused: a repeat then rolls back and answers the first
+    answer (or IdempotencyKeyReused), so it queues nothing, and a new key costs no lookup."""
+    if idempotency_key is None:
+        return _send_once(api_key, request, None, "")
+    for _attempt in range(2):
+        try:
+            return _send_once(api_key, request, idempotency_key, fingerprint)
+        except (ApiError, ConcurrentDuplicate) as err:
+            replay = idempotency_replay(api_key=api_key, key=idempotency_key, fingerprint=fingerprint)
+            if replay is not None:
+                return replay
+            if isinstance(err, ApiError):
+                raise
+            # The record in the way had expired and is deleted now: the request is new, once more.
+    raise ConcurrentDuplicate(idempotency_key)
 
 
 def api_message_get(*, api_key: ApiKey, message_id: int) -> Delivery:
