@@ -49,6 +49,7 @@ from templates_app.rendering import (
     template_parameters,
 )
 from wacampaigns.models import BusinessAccount, PhoneNumber, SendingState, VariableSource
+from wacampaigns.sqlite_writes import sqlite_write_turn
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def _queue(api_key: ApiKey, request: MessageRequest, reads: SendReads) -> Delive
 
 def _send_once(api_key: ApiKey, request: MessageRequest, idempotency_key: str | None, fingerprint: str) -> Replay:
     reads = _reads(api_key, request)
-    with transaction.atomic():
+    with sqlite_write_turn(), transaction.atomic():
         delivery = _queue(api_key, request, reads)
         body = MessageOut(**message_representation(delivery)).model_dump(mode="json")
         if idempotency_key is not None:
