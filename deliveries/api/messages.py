@@ -208,7 +208,7 @@ def _consent_check(template: MessageTemplate, contact: Contact, phone: str) -> N
             )
 
 
-def _queue(api_key: ApiKey, request: MessageRequest, reads: SendReads) -> Delivery:
+def _queue(request: MessageRequest, reads: SendReads) -> Delivery:
     """In the send's transaction: the checks that read the contact, the contact upsert and the queued row."""
     phone = reads.phone
     api_phone_check_not_suppressed(phone)
@@ -242,7 +242,7 @@ def _queue(api_key: ApiKey, request: MessageRequest, reads: SendReads) -> Delive
 def _send_once(api_key: ApiKey, request: MessageRequest, idempotency_key: str | None, fingerprint: str) -> Replay:
     reads = _reads(api_key, request)
     with sqlite_write_turn(), transaction.atomic():
-        delivery = _queue(api_key, request, reads)
+        delivery = _queue(request, reads)
         body = MessageOut(**message_representation(delivery)).model_dump(mode="json")
         if idempotency_key is not None:
             idempotency_record(api_key=api_key, key=idempotency_key, fingerprint=fingerprint, status=202, body=body)
