@@ -26,24 +26,33 @@ class ConsentInput:
     evidence: str
 
 
-def api_phone(raw: str) -> str:
-    """An E.164 number from a request ('+34612345678' or '34612345678'); raises InvalidPhoneNumber or
-    PhoneNumberSuppressed (an erased number is never stored or messaged again)."""
+def api_phone_normalize(raw: str) -> str:
+    """An E.164 number from a request ('+34612345678' or '34612345678'); raises InvalidPhoneNumber."""
     text = (raw or "").strip()
     if text and not text.startswith(("+", "00")):
         text = "+" + text
     try:
-        phone = phone_normalize(text)
+        return phone_normalize(text)
     except PhoneNumberInvalid as err:
         raise InvalidPhoneNumber(
             f"{raw!r} {err.problem}: send an international number with its country code, e.g. +34612345678.",
             details={"phone": raw},
         ) from err
+
+
+def api_phone_check_not_suppressed(phone: str) -> None:
+    """Raises PhoneNumberSuppressed for an erased number: it is never stored or messaged again."""
     if phone_is_suppressed(phone):
         raise PhoneNumberSuppressed(
             "This number's owner had their data erased: it may not be stored or messaged again.",
             details={"phone": phone},
         )
+
+
+def api_phone(raw: str) -> str:
+    """An E.164 number from a request; raises InvalidPhoneNumber or PhoneNumberSuppressed."""
+    phone = api_phone_normalize(raw)
+    api_phone_check_not_suppressed(phone)
     return phone
 
 

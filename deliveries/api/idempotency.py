@@ -1,9 +1,10 @@
 """Idempotency-Key handling: the first answer to a request is kept 24 hours and replayed for repeats.
 
-The record is inserted *before* the work, in the request's transaction: a concurrent duplicate waits on the
-unique (api key, idempotency key) index (PostgreSQL) or on the write lock (SQLite), then finds the committed
-record and replays it. An error rolls the record back with everything else, so a failed request may be retried
-with the same key.
+The record is inserted, with the answer, as the last write of the request's transaction. A repeat, or a
+concurrent duplicate (on PostgreSQL it waits on the unique (api key, idempotency key) index for the first
+transaction), fails there, rolls back everything it did, and replays the committed answer; a refused request
+looks the key up too, so that a repeat answers the first answer even when the request would now be refused. An
+error rolls back with everything else and inserts no record, so a failed request may be retried with the same key.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from deliveries.api.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 from deliveries.api.models import ApiKey, IdempotencyRecord
 
 KEY_MAX_LENGTH = 255
-PENDING_STATUS = 0
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Replay:
 
 
 class ConcurrentDuplicate(Exception):
-    """Another request with the same key committed first: answer with its response."""
+    """A request with the same key committed first: answer with its response."""
 
 
 def request_fingerprint(*, method: str, path: str, payload: Any) -> str:
@@ -61,36 +61,34 @@ def _replay_or_refuse(record: IdempotencyRecord, fingerprint: str) -> Replay:
     return Replay(record.response_status, record.response_body)
 
 
-def idempotency_begin(*, api_key: ApiKey, key: str, fingerprint: str) -> Replay | IdempotencyRecord:
-    """Inside the request's transaction: a Replay of the first answer, or a new pending record to complete."""
-    now = timezone.now()
+def idempotency_replay(*, api_key: ApiKey, key: str, fingerprint: str) -> Replay | None:
+    """A Replay of the first answer, or None for a key not used in the last 24 hours.
+
+    Raises IdempotencyKeyReused for the same key with a different request. An expired record is deleted so that
+    the new one can take its place."""
     existing = IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
-    if existing is not None:
-        if existing.expires_at > now and existing.response_status != PENDING_STATUS:
-            return _replay_or_refuse(existing, fingerprint)
-        existing.delete()
-    # No savepoint: a conflict ends the request's transaction anyway (ConcurrentDuplicate leaves its atomic block).
+    if existing is None:
+        return None
+    if existing.expires_at > timezone.now():
+        return _replay_or_refuse(existing, fingerprint)
+    IdempotencyRecord.objects.filter(pk=existing.pk).delete()
+    return None
+
+
+def idempotency_record(*, api_key: ApiKey, key: str, fingerprint: str, status: int, body: dict[str, Any]) -> None:
+    """The request's last write, in its transaction; raises ConcurrentDuplicate when another request with the key
+    committed first (no savepoint: the conflict ends the request's transaction anyway)."""
     try:
-        return IdempotencyRecord.objects.create(
+        IdempotencyRecord.objects.create(
             api_key=api_key,
             key=key,
             request_hash=fingerprint,
-            response_status=PENDING_STATUS,
-            response_body={},
-            expires_at=now + timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
+            response_status=status,
+            response_body=body,
+            expires_at=timezone.now() + timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
         )
     except IntegrityError as err:
         raise ConcurrentDuplicate(key) from err
-
-
-def idempotency_replay_after_conflict(*, api_key: ApiKey, key: str, fingerprint: str) -> Replay:
-    """After ConcurrentDuplicate (the request's transaction rolled back): the winner's committed answer."""
-    record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
-    return _replay_or_refuse(record, fingerprint)
-
-
-def idempotency_complete(*, record: IdempotencyRecord, status: int, body: dict[str, Any]) -> None:
-    IdempotencyRecord.objects.filter(pk=record.pk).update(response_status=status, response_body=body)
 
 
 def idempotency_records_prune() -> int:

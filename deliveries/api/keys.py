@@ -19,6 +19,7 @@ from django.utils import timezone
 from deliveries.api.errors import InvalidApiKey, RateLimited, RevokedApiKey
 from deliveries.api.models import ApiKey
 from wacampaigns.models import BusinessAccount
+from wacampaigns.sqlite_writes import sqlite_write_turn
 
 KEY_SCHEME = "wac"
 # last_used_at is written at most this often per key, so that authenticating is not a write per request.
@@ -84,10 +85,11 @@ def api_key_rate_limit_take(api_key: ApiKey) -> None:
     window = int(now // RATE_WINDOW_SECONDS)
     counter = f"api-rate:{api_key.pk}:{window}"
     # incr first: the counter exists for all but the first request of a minute, and a failed add costs a write.
-    try:
-        count = cache.incr(counter)
-    except ValueError:  # the minute's first request (or another request's add won the race: count on it)
-        count = 1 if cache.add(counter, 1, timeout=RATE_WINDOW_SECONDS * 2) else cache.incr(counter)
+    with sqlite_write_turn():
+        try:
+            count = cache.incr(counter)
+        except ValueError:  # the minute's first request (or another request's add won the race: count on it)
+            count = 1 if cache.add(counter, 1, timeout=RATE_WINDOW_SECONDS * 2) else cache.incr(counter)
     if count > limit:
         retry_after = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
         raise RateLimited(

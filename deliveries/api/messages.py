@@ -13,8 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import Contact, MarketingConsent
-from deliveries.api.contacts import api_phone, contact_upsert_from_api
+from deliveries.api import lookups
+from deliveries.api.contacts import api_phone_check_not_suppressed, api_phone_normalize, contact_upsert_from_api
 from deliveries.api.errors import (
+    ApiError,
     ContactOptedOut,
     InvalidParameter,
     MarketingToUsNumber,
@@ -28,7 +30,14 @@ from deliveries.api.errors import (
     UnknownSender,
     UnknownTemplate,
 )
+from deliveries.api.idempotency import (
+    ConcurrentDuplicate,
+    Replay,
+    idempotency_record,
+    idempotency_replay,
+)
 from deliveries.api.models import ApiKey
+from deliveries.api.schemas import MessageOut
 from deliveries.api.waking import sender_wake
 from deliveries.models import Delivery, DeliveryPriority, DeliveryStatus
 from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
@@ -39,8 +48,8 @@ from templates_app.rendering import (
     template_components_render,
     template_parameters,
 )
-from templates_app.selectors import template_versions
 from wacampaigns.models import BusinessAccount, PhoneNumber, SendingState, VariableSource
+from wacampaigns.sqlite_writes import sqlite_write_turn
 
 
 @dataclass(frozen=True)
@@ -57,18 +66,24 @@ class MessageRequest:
 
 @dataclass(frozen=True)
 class SendReads:
-    """What a send reads that no consent or suppression rule depends on, read before the transaction opens (on
-    SQLite the transaction holds the write lock, so the shorter it is the more sends commit per second)."""
+    """What a send reads and checks that no consent or suppression rule depends on, before the transaction opens
+    (on SQLite the transaction holds the write lock, so the shorter it is the more sends commit per second)."""
 
-    sender: PhoneNumber | None
+    phone: str
+    sender: PhoneNumber
     versions: dict[str, MessageTemplate]
 
 
-def api_message_reads(*, api_key: ApiKey, request: MessageRequest) -> SendReads:
+def _reads(api_key: ApiKey, request: MessageRequest) -> SendReads:
     account = api_key.business_account
-    numbers = PhoneNumber.objects.filter(business_account=account).order_by("id")
-    sender = numbers.filter(phone_number_id=request.sender).first() if request.sender else numbers.first()
-    return SendReads(sender, template_versions(business_account=account, name=request.template_name))
+    phone = api_phone_normalize(request.to)
+    sender = _sender(account, request.sender, lookups.account_number(account, request.sender or None))
+    if account.sending_state != SendingState.ACTIVE:
+        raise SendingStopped(
+            f"Sending is stopped on this WhatsApp account: {account.stop_reason}",
+            details={"reason": account.stop_reason},
+        )
+    return SendReads(phone, sender, lookups.account_template_versions(account, request.template_name))
 
 
 def _sender(account: BusinessAccount, phone_number_id: str | None, sender: PhoneNumber | None) -> PhoneNumber:
@@ -193,20 +208,10 @@ def _consent_check(template: MessageTemplate, contact: Contact, phone: str) -> N
             )
 
 
-@transaction.atomic
-def api_message_send(*, api_key: ApiKey, request: MessageRequest, reads: SendReads | None = None) -> Delivery:
-    """Validates everything, then queues one transactional Delivery and wakes the number's sender; all or nothing.
-
-    `reads` (from api_message_reads, before the transaction) saves reading the sender and template in it."""
-    account = api_key.business_account
-    reads = reads or api_message_reads(api_key=api_key, request=request)
-    phone = api_phone(request.to)
-    sender = _sender(account, request.sender, reads.sender)
-    if account.sending_state != SendingState.ACTIVE:
-        raise SendingStopped(
-            f"Sending is stopped on this WhatsApp account: {account.stop_reason}",
-            details={"reason": account.stop_reason},
-        )
+def _queue(request: MessageRequest, reads: SendReads) -> Delivery:
+    """In the send's transaction: the checks that read the contact, the contact upsert and the queued row."""
+    phone = reads.phone
+    api_phone_check_not_suppressed(phone)
     contact, _ = contact_upsert_from_api(
         phone=phone,
         name=request.contact_name,
@@ -218,7 +223,7 @@ def api_message_send(*, api_key: ApiKey, request: MessageRequest, reads: SendRea
     components = _components(template, request.parameters, contact)
     _consent_check(template, contact, phone)
     delivery = Delivery.objects.create(
-        sender=sender,
+        sender=reads.sender,
         contact=contact,
         priority=DeliveryPriority.TRANSACTIONAL,
         template=template,
@@ -229,8 +234,43 @@ def api_message_send(*, api_key: ApiKey, request: MessageRequest, reads: SendRea
         status=DeliveryStatus.QUEUED,
         not_before=timezone.now(),
     )
-    sender_wake(phone_number=sender)
+    # After the commit: a sender task still waiting in the queue then certainly finds the committed row.
+    transaction.on_commit(lambda: sender_wake(phone_number=reads.sender))
     return delivery
+
+
+def _send_once(api_key: ApiKey, request: MessageRequest, idempotency_key: str | None, fingerprint: str) -> Replay:
+    reads = _reads(api_key, request)
+    with sqlite_write_turn(), transaction.atomic():
+        delivery = _queue(request, reads)
+        body = MessageOut(**message_representation(delivery)).model_dump(mode="json")
+        if idempotency_key is not None:
+            idempotency_record(api_key=api_key, key=idempotency_key, fingerprint=fingerprint, status=202, body=body)
+    return Replay(202, body)
+
+
+def api_message_send(
+    *, api_key: ApiKey, request: MessageRequest, idempotency_key: str | None = None, fingerprint: str = ""
+) -> Replay:
+    """Validates everything, then queues one transactional Delivery and wakes the number's sender; all or nothing.
+    Returns the status and the JSON body to answer.
+
+    With an idempotency key the answer is recorded in the row's transaction, and the first answer is looked up
+    only when that record conflicts or the request is refused: a repeat then rolls back and answers the first
+    answer (or IdempotencyKeyReused), so it queues nothing, and a new key costs no lookup."""
+    if idempotency_key is None:
+        return _send_once(api_key, request, None, "")
+    for _attempt in range(2):
+        try:
+            return _send_once(api_key, request, idempotency_key, fingerprint)
+        except (ApiError, ConcurrentDuplicate) as err:
+            replay = idempotency_replay(api_key=api_key, key=idempotency_key, fingerprint=fingerprint)
+            if replay is not None:
+                return replay
+            if isinstance(err, ApiError):
+                raise
+            # The record in the way had expired and is deleted now: the request is new, once more.
+    raise ConcurrentDuplicate(idempotency_key)
 
 
 def api_message_get(*, api_key: ApiKey, message_id: int) -> Delivery:

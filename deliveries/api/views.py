@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, NinjaAPI, Path, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -15,7 +14,6 @@ from deliveries.api.keys import api_key_authenticate, api_key_rate_limit_take
 from deliveries.api.messages import (
     MessageRequest,
     api_message_get,
-    api_message_reads,
     api_message_send,
     message_representation,
 )
@@ -131,7 +129,6 @@ def message_create(
         description="Any unique string per operation (e.g. a UUID, or your order id): repeats within 24 h are safe.",
     ),
 ):
-    api_key: ApiKey = request.auth
     key = idempotency.idempotency_key_clean(idempotency_key)
     message = MessageRequest(
         to=payload.to,
@@ -143,23 +140,11 @@ def message_create(
         contact_language=payload.contact.language if payload.contact else None,
         contact_attributes=payload.contact.attributes if payload.contact else None,
     )
-    reads = api_message_reads(api_key=api_key, request=message)
-    if key is None:
-        delivery = api_message_send(api_key=api_key, request=message, reads=reads)
-        return Status(202, message_representation(delivery))
-    fingerprint = idempotency.request_fingerprint(method="POST", path="/messages", payload=payload.dict())
-    try:
-        with transaction.atomic():
-            begun = idempotency.idempotency_begin(api_key=api_key, key=key, fingerprint=fingerprint)
-            if isinstance(begun, idempotency.Replay):
-                return Status(begun.status, begun.body)
-            delivery = api_message_send(api_key=api_key, request=message, reads=reads)
-            body = MessageOut(**message_representation(delivery)).model_dump(mode="json")
-            idempotency.idempotency_complete(record=begun, status=202, body=body)
-            return Status(202, body)
-    except idempotency.ConcurrentDuplicate:
-        replay = idempotency.idempotency_replay_after_conflict(api_key=api_key, key=key, fingerprint=fingerprint)
-        return Status(replay.status, replay.body)
+    fingerprint = (
+        idempotency.request_fingerprint(method="POST", path="/messages", payload=payload.dict()) if key else ""
+    )
+    answer = api_message_send(api_key=request.auth, request=message, idempotency_key=key, fingerprint=fingerprint)
+    return Status(answer.status, answer.body)
 
 
 @api.get(

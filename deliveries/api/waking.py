@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django_q.models import OrmQ
 
@@ -43,7 +43,17 @@ def _task_waiting(phone_number_id: int) -> bool:
     if not ids or time.monotonic() - woken_at > WAKE_RECORD_SECONDS:
         return False
     # The ORM broker stamps `lock` with the enqueue time, and moves it into the future when a worker takes the row.
-    return OrmQ.objects.filter(pk__in=ids, lock__lt=timezone.now()).exists()
+    # Plain SQL: this runs after every API send, and building the ORM query cost ten times running it.
+    table, lock = (
+        connection.ops.quote_name(name) for name in (OrmQ._meta.db_table, OrmQ._meta.get_field("lock").column)
+    )
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE id IN ({placeholders}) AND {lock} < %s LIMIT 1",  # noqa: S608
+            [*ids, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+        return cursor.fetchone() is not None
 
 
 def _is_sender_of(row: OrmQ, phone_number_id: int) -> bool:
@@ -65,7 +75,7 @@ def _remember(phone_number_id: int, enqueued_from: datetime) -> None:
 
 
 def sender_wake(*, phone_number: PhoneNumber) -> None:
-    """Within the send's transaction: makes sure a sender will claim the new row once it commits."""
+    """After the send's commit (or within its transaction): makes sure a sender will claim the committed row."""
     if _orm_broker() and _task_waiting(phone_number.pk):
         return
     marks: dict[str, datetime] = {}

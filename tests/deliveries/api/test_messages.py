@@ -8,9 +8,10 @@ from django.utils import timezone
 from contacts.models import ConsentKind, ConsentScope, ConsentSource, Contact, ErasedNumber, MarketingConsent
 from contacts.services import contact_consent_record
 from contacts.suppression import phone_number_hash
+from deliveries.api import lookups
 from deliveries.api.models import IdempotencyRecord
 from deliveries.models import Delivery, DeliveryPriority, DeliveryStatus
-from templates_app.models import TemplateCategory, TemplateStatus
+from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
 from tests import factories
 
 PHONE = "+34612345678"
@@ -242,3 +243,34 @@ def test_failed_request_does_not_burn_the_idempotency_key(api, utility_template)
     assert not IdempotencyRecord.objects.exists()
     assert api.post_json("/api/v1/messages", ORDER, HTTP_IDEMPOTENCY_KEY="k").status_code == 202
     _error(api.post_json("/api/v1/messages", ORDER, HTTP_IDEMPOTENCY_KEY="x" * 256), 422, "invalid_idempotency_key")
+
+
+def test_a_repeat_replays_the_first_answer_even_when_the_request_would_now_be_refused(api, utility_template):
+    first = api.post_json("/api/v1/messages", ORDER, HTTP_IDEMPOTENCY_KEY="order-A-1")
+    _consent(PHONE, ConsentKind.OPT_OUT, ConsentScope.ALL)
+
+    again = api.post_json("/api/v1/messages", ORDER, HTTP_IDEMPOTENCY_KEY="order-A-1")
+    other = api.post_json("/api/v1/messages", {**ORDER, "to": "12"}, HTTP_IDEMPOTENCY_KEY="order-A-1")
+
+    assert again.status_code == 202
+    assert again.json() == first.json()
+    _error(other, 422, "idempotency_key_reused")
+    assert Delivery.objects.count() == 1
+    _error(api.post_json("/api/v1/messages", ORDER), 422, "contact_opted_out")
+
+
+def test_template_changes_reach_sends_through_the_per_process_cache(api, utility_template, monkeypatch):
+    order = {**ORDER, "template": {"name": "order_confirmation", "language": "en_US"}}
+    assert api.post_json("/api/v1/messages", order).status_code == 202
+    utility_template.status = TemplateStatus.PAUSED
+    utility_template.save()  # a change in this process clears the cache at once
+    _error(api.post_json("/api/v1/messages", order), 422, "template_not_approved")
+
+    utility_template.status = TemplateStatus.APPROVED
+    utility_template.save()
+    assert api.post_json("/api/v1/messages", order).status_code == 202
+    # Another process's change (an UPDATE, no signal here) is read once the entry is older than the TTL.
+    MessageTemplate.objects.filter(pk=utility_template.pk).update(status=TemplateStatus.DISABLED)
+    monkeypatch.setattr(lookups, "TTL_SECONDS", 0.0)
+    _error(api.post_json("/api/v1/messages", order), 422, "template_not_approved")
+    assert Delivery.objects.count() == 2
