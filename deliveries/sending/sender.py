@@ -40,6 +40,8 @@ TABLE = Delivery._meta.db_table
 # A claimed row is written back within this many seconds of its answer, at most.
 RESULT_FLUSH_SECONDS = 0.2
 STOP_CHECK_SECONDS = 0.25
+# Nothing claimable yet while a launch is adding rows: look again this soon (the first chunk is on its way).
+LAUNCHING_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -171,8 +173,8 @@ class Sender:
             )
             if not ids:
                 self._drain(block_until_empty=False)
-                if self._launching(campaign_ids) or self._pending:
-                    time.sleep(0.05 if self._pending else 0.2)
+                if self._pending or self._launching(campaign_ids):
+                    time.sleep(LAUNCHING_POLL_SECONDS)
                     continue
                 self.report.stopped_because = "no due rows"
                 return
