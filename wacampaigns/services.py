@@ -100,9 +100,9 @@ def _launch_refusals(campaign: Campaign) -> list[str]:
 @transaction.atomic
 def campaign_launch(*, campaign: Campaign, launched_by=None) -> Campaign:
     """Starts the campaign and returns at once: the audience is built in the background, in chunks, and the
-    senders start after the first one. Launching a completed or cancelled campaign again reaches only the
-    contacts that have no row in it yet."""
-    from deliveries.sending.controls import materializer_start
+    senders, enqueued beside the materializer, claim rows from the first committed chunk on. Launching a
+    completed or cancelled campaign again reaches only the contacts that have no row in it yet."""
+    from deliveries.sending.controls import materializer_start, senders_start
 
     locked = Campaign.objects.select_for_update().select_related("sender__business_account").get(pk=campaign.pk)
     if locked.status not in LAUNCHABLE_STATUSES:
@@ -121,6 +121,8 @@ def campaign_launch(*, campaign: Campaign, launched_by=None) -> Campaign:
     for name, value in changes.items():
         setattr(campaign, name, value)
     materializer_start(campaign=campaign)
+    # Enqueued now rather than after the first chunk: the workers take all of them in one poll of the queue.
+    senders_start(phone_number=locked.sender)
     return campaign
 
 

@@ -202,19 +202,21 @@ POSTGRESQL_BACKWARD = [
 # --- SQLite: row-level triggers (one writer at a time, so one shard) --------------------------------------
 
 
-def _sqlite_row_changes(row: str, sign: int) -> list[str]:
-    counter = (
+def _sqlite_counter_change(row: str, sign: int) -> str:
+    return (
         f"INSERT INTO deliveries_campaign_counter ({KEY}, shard, count) "
         f"SELECT {_key_columns(row)}, 0, {sign} WHERE {row}.campaign_id IS NOT NULL {COUNTER_UPSERT};"
     )
-    timeline = [
+
+
+def _sqlite_timeline_changes(row: str, sign: int) -> list[str]:
+    return [
         f'INSERT INTO deliveries_campaign_timeline (campaign_id, minute, shard, sent, delivered, "read") '
         f"SELECT {row}.campaign_id, {_sqlite_minute(at)}, 0, "
         + ", ".join(f"{sign if column == target else 0}" for target in TIMELINE_COLUMNS)
         + f" WHERE {row}.campaign_id IS NOT NULL AND {at} IS NOT NULL {TIMELINE_UPSERT};"
         for at, column in _timeline_events(row)
     ]
-    return [counter, *timeline]
 
 
 def _sqlite_trigger(name: str, event: str, when: str, statements: list[str]) -> str:
@@ -222,7 +224,16 @@ def _sqlite_trigger(name: str, event: str, when: str, statements: list[str]) -> 
     return f"CREATE TRIGGER {name} AFTER {event} FOR EACH ROW WHEN {when}\nBEGIN\n    {body}\nEND;"
 
 
-_SQLITE_CHANGED = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in WATCHED)
+def _sqlite_changed(columns) -> str:
+    return " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in columns)
+
+
+# The timeline depends on these columns only. Its statements live in triggers of their own, which fire only
+# when one of them is set: most writes (a launch inserting queued rows, a sender claiming and recording
+# results) change the counters alone, and SQLite runs every statement of a row trigger for every row.
+TIMELINE_WATCHED = ("campaign_id", "sent_at", "delivered_at", "read_at")
+_SQLITE_HAS_EVENT = "COALESCE(NEW.sent_at, NEW.delivered_at, NEW.read_at) IS NOT NULL"
+_SQLITE_IN_A_CAMPAIGN = "(OLD.campaign_id IS NOT NULL OR NEW.campaign_id IS NOT NULL)"
 # A delete after its campaign's (a test database flush deletes tables in any order) must not leave rows behind.
 _SQLITE_CAMPAIGN_EXISTS = "EXISTS (SELECT 1 FROM wacampaigns_campaign WHERE id = OLD.campaign_id)"
 
@@ -231,19 +242,31 @@ SQLITE_FORWARD = [
         "deliveries_analytics_insert",
         "INSERT ON deliveries_delivery",
         "NEW.campaign_id IS NOT NULL",
-        _sqlite_row_changes("NEW", 1),
+        [_sqlite_counter_change("NEW", 1)],
+    ),
+    _sqlite_trigger(
+        "deliveries_analytics_insert_timeline",
+        "INSERT ON deliveries_delivery",
+        f"NEW.campaign_id IS NOT NULL AND {_SQLITE_HAS_EVENT}",
+        _sqlite_timeline_changes("NEW", 1),
     ),
     _sqlite_trigger(
         "deliveries_analytics_update",
         f"UPDATE OF {', '.join(WATCHED)} ON deliveries_delivery",
-        f"(OLD.campaign_id IS NOT NULL OR NEW.campaign_id IS NOT NULL) AND ({_SQLITE_CHANGED})",
-        _sqlite_row_changes("OLD", -1) + _sqlite_row_changes("NEW", 1),
+        f"{_SQLITE_IN_A_CAMPAIGN} AND ({_sqlite_changed(WATCHED)})",
+        [_sqlite_counter_change("OLD", -1), _sqlite_counter_change("NEW", 1)],
+    ),
+    _sqlite_trigger(
+        "deliveries_analytics_update_timeline",
+        f"UPDATE OF {', '.join(TIMELINE_WATCHED)} ON deliveries_delivery",
+        f"{_SQLITE_IN_A_CAMPAIGN} AND ({_sqlite_changed(TIMELINE_WATCHED)})",
+        _sqlite_timeline_changes("OLD", -1) + _sqlite_timeline_changes("NEW", 1),
     ),
     _sqlite_trigger(
         "deliveries_analytics_delete",
         "DELETE ON deliveries_delivery",
         f"OLD.campaign_id IS NOT NULL AND {_SQLITE_CAMPAIGN_EXISTS}",
-        _sqlite_row_changes("OLD", -1),
+        [_sqlite_counter_change("OLD", -1), *_sqlite_timeline_changes("OLD", -1)],
     ),
     _sqlite_trigger("deliveries_analytics_campaign_delete", "DELETE ON wacampaigns_campaign", "1", [CAMPAIGN_CLEANUP]),
     _sqlite_trigger(
@@ -253,16 +276,19 @@ SQLITE_FORWARD = [
         [_opt_out_credit()],
     ),
 ]
-SQLITE_BACKWARD = [
-    f"DROP TRIGGER IF EXISTS {name};"
-    for name in (
-        "deliveries_analytics_insert",
-        "deliveries_analytics_update",
-        "deliveries_analytics_delete",
-        "deliveries_analytics_campaign_delete",
-        "deliveries_analytics_opt_out",
-    )
-]
+_POSTGRESQL_TRIGGER_NAMES = (
+    "deliveries_analytics_insert",
+    "deliveries_analytics_update",
+    "deliveries_analytics_delete",
+    "deliveries_analytics_campaign_delete",
+    "deliveries_analytics_opt_out",
+)
+_SQLITE_TRIGGER_NAMES = (
+    *_POSTGRESQL_TRIGGER_NAMES,
+    "deliveries_analytics_insert_timeline",
+    "deliveries_analytics_update_timeline",
+)
+SQLITE_BACKWARD = [f"DROP TRIGGER IF EXISTS {name};" for name in _SQLITE_TRIGGER_NAMES]
 
 
 def _backfill(minute) -> list[str]:
@@ -285,13 +311,6 @@ def _backfill(minute) -> list[str]:
     return [counter, timeline]
 
 
-TRIGGER_NAMES = (
-    "deliveries_analytics_insert",
-    "deliveries_analytics_update",
-    "deliveries_analytics_delete",
-    "deliveries_analytics_campaign_delete",
-    "deliveries_analytics_opt_out",
-)
 REQUIRED_TABLES = {
     "deliveries_delivery",
     "deliveries_campaign_counter",
@@ -308,6 +327,10 @@ def analytics_triggers_sql(vendor: str) -> tuple[list[str], list[str]]:
     if vendor == "sqlite":
         return SQLITE_FORWARD, SQLITE_BACKWARD
     raise NotImplementedError(f"the analytics triggers support PostgreSQL and SQLite, not {vendor}")
+
+
+def analytics_trigger_names(vendor: str) -> tuple[str, ...]:
+    return _POSTGRESQL_TRIGGER_NAMES if vendor == "postgresql" else _SQLITE_TRIGGER_NAMES
 
 
 def analytics_counters_recount_sql(vendor: str) -> list[str]:
@@ -335,7 +358,7 @@ def _installed_triggers(connection) -> set[str]:
 
 def analytics_triggers_ensure(connection) -> bool:
     """Re-creates the triggers and recounts when any is missing; True when it had to."""
-    if set(TRIGGER_NAMES) <= _installed_triggers(connection):
+    if set(analytics_trigger_names(connection.vendor)) <= _installed_triggers(connection):
         return False
     create, drop = analytics_triggers_sql(connection.vendor)
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:

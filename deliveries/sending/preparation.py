@@ -173,8 +173,9 @@ class TemplateChooser:
         return None
 
 
-def _uses_tracked_link(variable_mapping: dict) -> bool:
-    return any(entry.get("source") == VariableSource.TRACKED_LINK for entry in variable_mapping.values())
+def _uses_source(variable_mapping: dict, source: VariableSource) -> bool:
+    # A link is signed per recipient (an HMAC and a URL reverse each): made only when the mapping sends it.
+    return any(entry.get("source") == source for entry in variable_mapping.values())
 
 
 def batch_prepare(rows: list[Delivery], campaigns: dict[int, Campaign], *, now: datetime | None = None) -> Preparation:
@@ -274,8 +275,8 @@ def batch_prepare(rows: list[Delivery], campaigns: dict[int, Campaign], *, now: 
                 template=template,
                 variable_mapping=mapping,
                 contact=contact,
-                opt_out_url=contact_opt_out_url(contact),
-                click_url=delivery_click_url(row) if _uses_tracked_link(mapping) else "",
+                opt_out_url=contact_opt_out_url(contact) if _uses_source(mapping, VariableSource.OPT_OUT_LINK) else "",
+                click_url=delivery_click_url(row) if _uses_source(mapping, VariableSource.TRACKED_LINK) else "",
             )
         except MissingVariable as err:
             result.skipped.append((row.id, SkipReason.MISSING_VARIABLE, str(err)[:255]))

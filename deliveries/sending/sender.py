@@ -10,9 +10,10 @@ when work remains.
 from __future__ import annotations
 
 import logging
+import queue
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -40,6 +41,8 @@ TABLE = Delivery._meta.db_table
 # A claimed row is written back within this many seconds of its answer, at most.
 RESULT_FLUSH_SECONDS = 0.2
 STOP_CHECK_SECONDS = 0.25
+# Nothing claimable yet while a launch is adding rows: look again this soon (the first chunk is on its way).
+LAUNCHING_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -125,6 +128,8 @@ class Sender:
         self.time_box = settings.SENDER_TIME_BOX_SECONDS if time_box_seconds is None else time_box_seconds
         self.report = RunReport()
         self._pending: dict[Future, Prepared] = {}
+        # Finished requests, in the order they finish (each future puts itself here when done).
+        self._finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._done: list[Outcome] = []
         self._throttled = False
         self._last_flush = time.monotonic()
@@ -171,8 +176,8 @@ class Sender:
             )
             if not ids:
                 self._drain(block_until_empty=False)
-                if self._launching(campaign_ids) or self._pending:
-                    time.sleep(0.05 if self._pending else 0.2)
+                if self._pending or self._launching(campaign_ids):
+                    time.sleep(LAUNCHING_POLL_SECONDS)
                     continue
                 self.report.stopped_because = "no due rows"
                 return
@@ -208,7 +213,9 @@ class Sender:
             ours = attempts_record(chunk, token=self.token)
             for prepared in chunk:
                 if prepared.id in ours:
-                    self._pending[self.pool.submit(_send, self.client, prepared)] = prepared
+                    future = self.pool.submit(_send, self.client, prepared)
+                    self._pending[future] = prepared
+                    future.add_done_callback(self._finished.put)
             self._drain(block_until_empty=False)
         return True
 
@@ -242,20 +249,20 @@ class Sender:
 
     def _drain(self, *, block_until_empty: bool) -> None:
         """Collects finished requests; writes their outcomes in bulk (now, or every RESULT_FLUSH_SECONDS)."""
+        in_flight_cap = settings.SENDER_THREADS * 2
         while self._pending:
-            in_flight_cap = settings.SENDER_THREADS * 2
             must_wait = block_until_empty or len(self._pending) >= in_flight_cap
-            done, _ = wait(list(self._pending), timeout=None if must_wait else 0, return_when=FIRST_COMPLETED)
-            for future in done:
-                prepared = self._pending.pop(future)
-                answer = future.result()
-                self._done.append(outcome_for_result(prepared.id, answer, attempt=prepared.attempts + 1))
-                if isinstance(answer, ThroughputLimitError):
-                    self._throttled = True
-                if isinstance(answer, CloudApiError):
-                    self._handle_error_side_effects(prepared, answer)
-            if not must_wait:
+            try:
+                future = self._finished.get(block=must_wait)
+            except queue.Empty:
                 break
+            prepared = self._pending.pop(future)
+            answer = future.result()
+            self._done.append(outcome_for_result(prepared.id, answer, attempt=prepared.attempts + 1))
+            if isinstance(answer, ThroughputLimitError):
+                self._throttled = True
+            if isinstance(answer, CloudApiError):
+                self._handle_error_side_effects(prepared, answer)
         if self._done and (
             block_until_empty
             or time.monotonic() - self._last_flush >= RESULT_FLUSH_SECONDS

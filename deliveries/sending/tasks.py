@@ -8,7 +8,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 
 from deliveries.sending import maintenance
-from deliveries.sending.controls import SENDER_TASK, materializer_start, senders_start
+from deliveries.sending.controls import SENDER_TASK, materializer_start
 from deliveries.sending.materialization import campaign_materialize as materialize
 from deliveries.sending.sender import Sender
 from wacampaigns.models import Campaign
@@ -28,13 +28,9 @@ def sender_run(phone_number_id: int, slot: int = 0) -> dict:
 
 
 def campaign_materialize(campaign_id: int) -> int:
-    """Builds the campaign's audience; the senders start as soon as the first chunk is committed."""
-
-    def start_senders(campaign: Campaign) -> None:
-        with transaction.atomic():
-            senders_start(phone_number=campaign.sender)
-
-    return materialize(campaign_id=campaign_id, on_first_chunk=start_senders)
+    """Builds the campaign's audience. Its senders were started with it (launch, resume, or the reaper, which
+    restarts both) and claim rows from the first committed chunk on."""
+    return materialize(campaign_id=campaign_id)
 
 
 def sending_maintenance() -> dict:

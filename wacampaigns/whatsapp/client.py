@@ -122,6 +122,7 @@ class CloudApiClient:
         self.timeout = (connect_timeout_seconds, read_timeout_seconds)
         self._access_token = access_token
         self._session = session if session is not None else shared_session()
+        self._prepared_posts: dict[str, tuple[requests.PreparedRequest, dict[str, Any]]] = {}
 
     def __repr__(self) -> str:
         return f"<CloudApiClient {self.base_url}/{self.api_version} phone_number_id={self.phone_number_id}>"
@@ -168,7 +169,7 @@ class CloudApiClient:
 
     def send_message(self, body: Mapping[str, Any]) -> SendResult:
         """POST a message body built by `payloads` to `/{phone-number-id}/messages`."""
-        answer = self._request("POST", self._url(self.phone_number_id, "messages"), json=body)
+        answer = self._post_json(self._url(self.phone_number_id, "messages"), body)
         messages = answer.get("messages")
         first = messages[0] if isinstance(messages, list) and messages and isinstance(messages[0], Mapping) else {}
         wamid = first.get("id")
@@ -315,8 +316,34 @@ class CloudApiClient:
     def _request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any) -> dict:
         request_headers = {"Authorization": f"Bearer {self._access_token}"}
         request_headers.update(headers or {})
+        return self._answer(
+            method,
+            url,
+            lambda: self._session.request(method, url, headers=request_headers, timeout=self.timeout, **kwargs),
+        )
+
+    def _post_json(self, url: str, body: Mapping[str, Any]) -> dict:
+        """POST a JSON body over a request prepared once per client and URL: the hot path of every send.
+
+        What `Session.request` works out again on every call (the session's headers and cookies, ~/.netrc,
+        the proxy and CA-bundle environment) is worked out once; only the body changes between sends. Graph
+        API calls carry no cookies.
+        """
+        prepared = self._prepared_posts.get(url)
+        if prepared is None:
+            request = requests.Request("POST", url, headers={"Authorization": f"Bearer {self._access_token}"})
+            template = self._session.prepare_request(request)
+            environment = self._session.merge_environment_settings(template.url, {}, None, None, None)
+            prepared = self._prepared_posts[url] = (template, environment)
+        template, environment = prepared
+        request = template.copy()
+        request.prepare_body(data=None, files=None, json=body)
+        return self._answer("POST", url, lambda: self._session.send(request, timeout=self.timeout, **environment))
+
+    def _answer(self, method: str, url: str, send) -> dict:
+        """The answer of `send()`, or the typed error for how it failed (design.md decision 3)."""
         try:
-            response = self._session.request(method, url, headers=request_headers, timeout=self.timeout, **kwargs)
+            response = send()
         except requests.ConnectTimeout as err:
             raise NotSentError(f"connect timeout: {method} {url}") from err
         except requests.ReadTimeout as err:
