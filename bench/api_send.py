@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python bench/api_send.py [--seconds 6] [--clients 8] [--recipients 100000] [--postgres]
 
-Everything on loopback, in a temporary directory (SQLite by default; --postgres uses DATABASE_URL):
+Everything on loopback, in a temporary directory (SQLite by default; --postgres uses DATABASE_URL, e.g. a
+throwaway server: `.venv/bin/python tests/postgres_server.py -- .venv/bin/python bench/api_send.py --postgres`):
 
 1. gunicorn with 2 workers (`--no-control-socket`), no qcluster: accepted `POST /api/v1/messages` per second
    (each with its own Idempotency-Key) and p99 latency, beside `GET /api/v1/ping` — the bare authenticated
@@ -166,6 +167,8 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=10, help="API sends measured during the campaign.")
     parser.add_argument("--postgres", action="store_true", help="Use DATABASE_URL (PostgreSQL) instead of SQLite.")
     options = parser.parse_args()
+    if options.postgres and not os.environ.get("DATABASE_URL"):
+        parser.error("--postgres needs DATABASE_URL; run it under tests/postgres_server.py (see the usage above)")
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as directory:
         directory = Path(directory)
