@@ -115,28 +115,15 @@ class CallbackConnection:
             line = reader.readline(_MAX_LINE)
             if not line:
                 raise CallbackClosed("the app closed the connection without answering")
-            parts = line.split(None, 2)
-            if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-                raise CallbackError(f"not an HTTP answer: {line[:80]!r}")
-            status = int(parts[1])
-            length, chunked, connection = None, False, b""
-            for _ in range(_MAX_HEADERS):
+            lines = [line]
+            while len(lines) <= _MAX_HEADERS + 1:
                 header = reader.readline(_MAX_LINE)
                 if header in (b"\r\n", b"\n", b""):
                     break
-                name, _, value = header.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value.strip())
-                elif name == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
-                elif name == b"connection":
-                    connection = value.strip().lower()
-            else:
-                raise CallbackError("too many answer headers")
+                lines.append(header)
+            status, length, chunked, keep_alive = answer_head(lines)
             if 100 <= status < 200:
                 continue  # an interim answer (100 Continue); the final one follows
-            keep_alive = connection != b"close" if parts[0] == b"HTTP/1.1" else connection == b"keep-alive"
             if chunked:
                 _skip_chunked(reader)
             elif length is not None:
@@ -320,6 +307,27 @@ class LoopCallbackConnection:
             on_done(status, error)
 
 
+def answer_head(lines: list[bytes]) -> tuple[int, int | None, bool, bool]:
+    """(status, Content-Length or None, chunked, keep-alive) from an answer's status line and header lines."""
+    parts = lines[0].split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise CallbackError(f"not an HTTP answer: {lines[0][:80]!r}")
+    if len(lines) > _MAX_HEADERS + 1:
+        raise CallbackError("too many answer headers")
+    length, chunked, connection = None, False, b""
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value.strip())
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            connection = value.strip().lower()
+    keep_alive = connection != b"close" if parts[0] == b"HTTP/1.1" else connection == b"keep-alive"
+    return int(parts[1]), length, chunked, keep_alive
+
+
 def answer_status(answer: bytes, closed: bool) -> tuple[int, bool] | None:
     """(status, keep-alive) once the final answer in `answer` is complete; None while it is not."""
     position = 0
@@ -332,27 +340,10 @@ def answer_status(answer: bytes, closed: bool) -> tuple[int, bool] | None:
             if len(answer) - position > _MAX_LINE or (closed and answer[position:]):
                 raise CallbackError("answer head cut short or too long")
             return None
-        lines = answer[position:end].split(b"\n")
-        parts = lines[0].split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise CallbackError(f"not an HTTP answer: {lines[0][:80]!r}")
-        if len(lines) > _MAX_HEADERS + 1:
-            raise CallbackError("too many answer headers")
-        status = int(parts[1])
-        length, chunked, connection = None, False, b""
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value.strip())
-            elif name == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif name == b"connection":
-                connection = value.strip().lower()
+        status, length, chunked, keep_alive = answer_head(answer[position:end].split(b"\n"))
         position = end + separator
         if 100 <= status < 200:
             continue  # an interim answer (100 Continue); the final one follows
-        keep_alive = connection != b"close" if parts[0] == b"HTTP/1.1" else connection == b"keep-alive"
         if chunked:
             try:
                 complete = chunked_body(answer, position) is not None
