@@ -84,7 +84,8 @@ def _chunk_end(after_id: int, size: int) -> tuple[int | None, bool]:
 def campaign_materialize(*, campaign_id: int, on_first_chunk=None) -> int:
     """Materialize the campaign's audience until done (or cancelled); returns rows inserted by this call.
 
-    `on_first_chunk` runs once the first chunk is committed (the launch starts the senders there).
+    `on_first_chunk` runs once the first chunk is committed (the senders are started beside the materializer,
+    not here; the crash-recovery test stops a materializer at that point).
     """
     inserted = 0
     chunk = settings.MATERIALIZE_FIRST_CHUNK
