@@ -135,13 +135,20 @@ def test_the_retry_skips_rows_over_the_attempt_cap_and_fresh_pending_rows(settin
     assert states == {capped.pk: "failed", fresh.pk: "pending", abandoned.pk: "processed"}
 
 
-def test_pruning_deletes_raw_events_older_than_the_retention(settings):
+def test_pruning_deletes_raw_events_older_than_the_retention_oldest_ids_first(settings):
     settings.WEBHOOK_EVENT_RETENTION_DAYS = 30
-    old, recent = (WebhookEvent.objects.create(raw_body="{}", signature_valid=True) for _ in range(2))
-    WebhookEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=31))
+    old = [WebhookEvent.objects.create(raw_body="{}", signature_valid=True) for _ in range(5)]
+    recent, stored_late = (WebhookEvent.objects.create(raw_body="{}", signature_valid=True) for _ in range(2))
+    WebhookEvent.objects.filter(pk__in=[event.pk for event in old]).update(
+        received_at=timezone.now() - timedelta(days=31)
+    )
     WebhookEvent.objects.filter(pk=recent.pk).update(received_at=timezone.now() - timedelta(days=29))
-    assert webhook_events_prune() == 1
-    assert list(WebhookEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+    # Behind a row to keep (in id order): left for a later run.
+    WebhookEvent.objects.filter(pk=stored_late.pk).update(received_at=timezone.now() - timedelta(days=31))
+
+    assert webhook_events_prune(batch_size=2) == 5
+
+    assert sorted(WebhookEvent.objects.values_list("pk", flat=True)) == [recent.pk, stored_late.pk]
 
 
 def test_retry_and_pruning_are_scheduled_after_migrate():
@@ -166,3 +173,15 @@ def test_admin_action_reprocesses_selected_rows(admin_client, meta_app):
     failed.refresh_from_db()
     assert (failed.state, failed.attempts) == (WebhookProcessingState.PROCESSED, 26)
     assert "1 processed" in response.content.decode()
+
+
+def test_raw_events_keep_their_foreign_keys_but_only_the_indexes_hot_queries_use():
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, WebhookEvent._meta.db_table)
+    indexed = {tuple(c["columns"]) for c in constraints.values() if c["index"] and not c["primary_key"]}
+    referenced = {(tuple(c["columns"]), c["foreign_key"][0]) for c in constraints.values() if c["foreign_key"]}
+    assert indexed == {("state", "id")}
+    assert referenced == {
+        (("meta_app_id",), "wacampaigns_metaapp"),
+        (("business_account_id",), "wacampaigns_businessaccount"),
+    }
