@@ -7,7 +7,9 @@ storing and processing loses nothing. A signed body that is not JSON is kept as 
 A POST costs that INSERT plus, once per drainer lease seen (a few seconds) per process, a look at the lease;
 app secrets are cached per process. The INSERT skips Django's per-request connection health check (a
 `SELECT 1` round trip first on PostgreSQL): a connection the server dropped fails the INSERT itself, which is
-then run once more on a new connection.
+then run once more on a new connection. On SQLite the INSERT takes its write turn (`wacampaigns.sqlite_writes`)
+like the drainer's batches, so the web workers and the drainer queue at the lock instead of sleeping in
+SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from deliveries.models import WebhookEvent, WebhookProcessingState
 from deliveries.webhooks.draining import webhook_drainer_wake
 from deliveries.webhooks.lookups import app_secrets
 from wacampaigns.models import MetaApp
+from wacampaigns.sqlite_writes import sqlite_write_turn
 from wacampaigns.whatsapp.signatures import matching_app
 
 logger = logging.getLogger(__name__)
@@ -71,7 +74,8 @@ def _insert_cursor(database):
     """A cursor on the open (or a new) connection, without the health check `database.cursor()` makes first.
 
     On PostgreSQL it binds the parameters on the server: the default client-side binding quotes the raw body
-    in Python. Wrapped like Django's own cursors, so query logging and execute wrappers still see it.
+    in Python, and the statement is prepared on the server (settings.DATABASE_PREPARED_STATEMENTS). Wrapped
+    like Django's own cursors, so query logging and execute wrappers still see it.
     """
     database.ensure_connection()
     with database.wrap_database_errors:
@@ -91,7 +95,7 @@ def _pending_row_insert(*, raw_body: str, meta_app_id: int) -> None:
     params = [raw_body, True, meta_app_id, received_at, WebhookProcessingState.PENDING.value, "", 0]
     sql = _pending_insert_sql(DEFAULT_DB_ALIAS)
     try:
-        with _insert_cursor(database) as cursor:
+        with sqlite_write_turn(), _insert_cursor(database) as cursor:
             cursor.execute(sql, params)
     except (OperationalError, InterfaceError):
         if database.in_atomic_block or database.is_usable():
@@ -101,7 +105,7 @@ def _pending_row_insert(*, raw_body: str, meta_app_id: int) -> None:
         # applies duplicates idempotently, as it does Meta's own redeliveries.
         logger.warning("Webhook INSERT on a dropped database connection; retrying on a new one")
         database.close()
-        with _insert_cursor(database) as cursor:
+        with sqlite_write_turn(), _insert_cursor(database) as cursor:
             cursor.execute(sql, params)
 
 

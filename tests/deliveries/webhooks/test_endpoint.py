@@ -1,6 +1,7 @@
 """The endpoint: handshake, signature, durable raw row, rejected bodies, unrouted payloads, retries, pruning."""
 
 import json
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from deliveries.models import Delivery, DeliveryStatus, WebhookEvent, WebhookProcessingState
-from deliveries.webhooks import processing
+from deliveries.webhooks import ingestion, processing
 from deliveries.webhooks.reprocessing import webhook_events_prune, webhook_events_retry_due
 from tests import factories
 from tests.deliveries.webhooks.conftest import APP_SECRET, status, status_payload
@@ -18,6 +19,7 @@ from wacampaigns.whatsapp.signatures import compute_signature
 
 pytestmark = pytest.mark.django_db
 URL = "/webhooks/whatsapp/"
+T0 = 1_767_225_600
 
 
 def test_the_route_is_named():
@@ -91,6 +93,51 @@ def test_a_post_on_a_connection_the_server_dropped_is_stored_on_a_new_one(post_w
     assert list(WebhookEvent.objects.values_list("state", flat=True)) == [WebhookProcessingState.PROCESSED] * 2
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
+
+
+def _insert_executions() -> int:
+    """Executions of this session's prepared webhook INSERT (0 when it was never prepared)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(SUM(generic_plans + custom_plans), 0) FROM pg_prepared_statements"
+            " WHERE statement LIKE 'INSERT INTO \"deliveries_webhookevent\"%%'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_on_postgresql_the_post_insert_is_a_prepared_statement(post_webhook, sender):
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    delivery = factories.delivery(sender=sender, wamid="wamid.P", status=DeliveryStatus.ACCEPTED)
+    before = _insert_executions()
+
+    for offset, meta_status in enumerate(["sent", "delivered"]):
+        assert post_webhook(status_payload(status("wamid.P", meta_status, T0 + offset))).status_code == 200
+
+    assert _insert_executions() - before == 2
+    assert list(WebhookEvent.objects.values_list("state", flat=True)) == [WebhookProcessingState.PROCESSED] * 2
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+
+
+def test_the_post_insert_and_the_drainer_batch_each_run_inside_a_write_turn(post_webhook, sender, monkeypatch):
+    delivery = factories.delivery(sender=sender, wamid="wamid.W", status=DeliveryStatus.ACCEPTED)
+    seen = []
+
+    @contextmanager
+    def recording_turn():
+        before = list(WebhookEvent.objects.values_list("state", flat=True))
+        yield
+        seen.append((before, list(WebhookEvent.objects.values_list("state", flat=True))))
+
+    monkeypatch.setattr(ingestion, "sqlite_write_turn", recording_turn)
+    monkeypatch.setattr(processing, "sqlite_write_turn", recording_turn)
+
+    post_webhook(status_payload(status("wamid.W", "sent", T0)))
+
+    assert seen == [([], ["pending"]), (["pending"], ["processed"])]
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
 
 
 def test_an_account_of_another_app_is_not_routed(post_webhook, meta_app):
