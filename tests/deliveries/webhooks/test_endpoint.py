@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from deliveries.models import Delivery, DeliveryStatus, WebhookEvent, WebhookProcessingState
-from deliveries.webhooks import ingestion, processing
+from deliveries.webhooks import pending_rows, processing
 from deliveries.webhooks.reprocessing import webhook_events_prune, webhook_events_retry_due
 from tests import factories
 from tests.deliveries.webhooks.conftest import APP_SECRET, status, status_payload
@@ -130,7 +130,7 @@ def test_the_post_insert_and_the_drainer_batch_each_run_inside_a_write_turn(post
         yield
         seen.append((before, list(WebhookEvent.objects.values_list("state", flat=True))))
 
-    monkeypatch.setattr(ingestion, "sqlite_write_turn", recording_turn)
+    monkeypatch.setattr(pending_rows, "sqlite_write_turn", recording_turn)
     monkeypatch.setattr(processing, "sqlite_write_turn", recording_turn)
 
     post_webhook(status_payload(status("wamid.W", "sent", T0)))
