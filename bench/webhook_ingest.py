@@ -1,18 +1,19 @@
-"""Status webhooks ingested per second over real HTTP (gunicorn, 2 workers), beside a bare Django view.
+"""Status webhooks ingested per second over real HTTP (gunicorn, 2 threaded workers), beside a bare Django view.
 
 Usage: .venv/bin/python bench/webhook_ingest.py [--events 3000] [--rounds 3] [--concurrency 8]
        [--skip-postgres] [--drainer qcluster|command]
 
 For SQLite and for a throwaway PostgreSQL (tests/postgres_server.py): migrate a fresh database, create one
-Meta app, account, number and N accepted deliveries per round, start gunicorn (2 sync workers, loopback) and the
-drainer as production runs it (`qcluster`, default settings: the POSTs wake the drainer task; or `manage.py
-drain_webhooks`). Then, `rounds` times, alternately: the baseline, N POSTs of the same signed bodies to a bare
-view (answers 200, no database) under the same server, settings and middleware; and the product, N signed
-status webhooks for that round's own deliveries, one status per POST as Meta mostly sends them. Clients are
-threads in other processes. A product round counts until its Delivery rows are updated (polled in the
-database), not until the 200s: the drainer's work is inside the figure; `drain_lag_ms` is the time from the
-last 200 to the last row updated. The first product round also wakes the drainer task; later rounds may find
-it still at work (it idles out after WEBHOOK_DRAIN_IDLE_SECONDS), as it is while webhooks flow.
+Meta app, account, number and N accepted deliveries per round, start gunicorn (2 gthread workers of 4 threads,
+as README's production section runs it; loopback) and the drainer as production runs it (`qcluster`, default
+settings: the POSTs wake the drainer task; or `manage.py drain_webhooks`). Then, `rounds` times, alternately:
+the baseline, N POSTs of the same signed bodies to a bare view (answers 200, no database) under the same
+server, settings and middleware; and the product, N signed status webhooks for that round's own deliveries,
+one status per POST as Meta mostly sends them. Clients are threads in other processes. A product round counts
+until its Delivery rows are updated (polled in the database), not until the 200s: the drainer's work is inside
+the figure; `drain_lag_ms` is the time from the last 200 to the last row updated. The first product round also
+wakes the drainer task; later rounds may find it still at work (it idles out after WEBHOOK_DRAIN_IDLE_SECONDS),
+as it is while webhooks flow.
 
 The machine is shared and noisy, so every product round is compared with the bare round just before it:
 `ratio` is, per database, the median of those per-round ratios (then the lower database); rates are medians
@@ -50,6 +51,8 @@ PHONE_NUMBER_ID = "100000000000001"
 WABA_ID = "200000000000001"
 T0 = 1_767_225_600
 DEADLINE_SECONDS = 180
+WORKERS = 2
+THREADS = 4
 
 SETUP = """
 from django.utils import timezone
@@ -317,8 +320,9 @@ def run_database(database_url: str, *, events: int, rounds: int, concurrency: in
     _manage(env, "shell", stdin=SETUP.format(secret=APP_SECRET, waba=WABA_ID, phone=PHONE_NUMBER_ID, n=total))
     port = _free_port()
     server = _start(
-        [str(Path(sys.executable).parent / "gunicorn"), "wacampaigns.wsgi", "--workers", "2", "--bind",
-         f"127.0.0.1:{port}", "--no-control-socket", "--backlog", "512"],
+        [str(Path(sys.executable).parent / "gunicorn"), "wacampaigns.wsgi", "--workers", str(WORKERS),
+         "--worker-class", "gthread", "--threads", str(THREADS), "--bind", f"127.0.0.1:{port}",
+         "--no-control-socket", "--backlog", "512"],
         env, workdir, f"gunicorn-{port}",
     )  # fmt: skip
     drain_command = ["qcluster"] if drainer == "qcluster" else ["drain_webhooks"]
@@ -415,7 +419,8 @@ def main() -> None:
         "rounds": options.rounds,
         "statuses_per_post": 1,
         "concurrency": options.concurrency,
-        "gunicorn_workers": 2,
+        "gunicorn_workers": WORKERS,
+        "gunicorn_threads": THREADS,
         "drainer": "qcluster (drainer task woken by the POSTs)"
         if options.drainer == "qcluster"
         else "manage.py drain_webhooks",

@@ -262,13 +262,17 @@ class WebhookEvent(models.Model):
 
     raw_body = models.TextField()
     signature_valid = models.BooleanField()
-    meta_app = models.ForeignKey(MetaApp, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No index on either key: no hot query looks raw events up by them (migration 0010).
+    meta_app = models.ForeignKey(
+        MetaApp, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     business_account = models.ForeignKey(
         BusinessAccount,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="webhook_events",
+        db_index=False,
         help_text="The account it was routed to; empty while unrouted.",
     )
     received_at = models.DateTimeField(auto_now_add=True)
@@ -294,7 +298,6 @@ class WebhookEvent(models.Model):
             models.Index(
                 fields=["state", "id"], condition=Q(state__in=["pending", "failed"]), name="webhook_event_retry_idx"
             ),
-            models.Index(fields=["received_at"], name="webhook_event_received_idx"),
         ]
 
     def __str__(self):

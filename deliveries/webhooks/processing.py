@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Lookup
 from django.utils import timezone
 
 from deliveries.models import WebhookEvent, WebhookProcessingState
@@ -33,6 +34,7 @@ from deliveries.webhooks.account_events import (
 from deliveries.webhooks.inbound import inbound_message_receive, user_preference_receive
 from deliveries.webhooks.routing import RoutedEvent, webhook_events_route
 from deliveries.webhooks.statuses import delivery_statuses_apply
+from wacampaigns.sqlite_writes import sqlite_write_turn
 from wacampaigns.whatsapp.events import (
     AccountUpdateEvent,
     BusinessCapabilityEvent,
@@ -49,6 +51,28 @@ from wacampaigns.whatsapp.events import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class _AnyOf(Lookup):
+    """`column = ANY(%s)` with one array parameter on PostgreSQL, `IN (…)` elsewhere.
+
+    A batch's ids as an IN list are one placeholder each that Django compiles and psycopg quotes.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        if not self.rhs:
+            raise EmptyResultSet
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*lhs_params, list(self.rhs)]
+        return f"{lhs} IN ({', '.join(['%s'] * len(self.rhs))})", [*lhs_params, *self.rhs]
+
+
+def _with_ids(ids: Sequence[int]) -> _AnyOf:
+    return _AnyOf(F("pk"), list(ids))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +143,7 @@ def _mark(prepared: Sequence[_Prepared]) -> None:
     for item in prepared:
         groups[(item.state, item.business_account_id)].append(item.webhook_event.pk)
     for (state, account_id), ids in groups.items():
-        WebhookEvent.objects.filter(pk__in=ids).update(
+        WebhookEvent.objects.filter(_with_ids(ids)).update(
             state=state,
             processed_at=now if state == WebhookProcessingState.PROCESSED else None,
             processing_error="",
@@ -190,11 +214,11 @@ def webhook_events_process_batch(*, webhook_events: Sequence[WebhookEvent]) -> B
             unparsable.append(webhook_event)
     done: list[_Prepared] = []
     try:
-        with transaction.atomic():
+        with sqlite_write_turn(), transaction.atomic():
             # Rows another process holds or already finished (the retry task, an admin action) are skipped.
             claimed = set(
                 WebhookEvent.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=[item.webhook_event.pk for item in prepared], state=WebhookProcessingState.PENDING)
+                .filter(_with_ids([item.webhook_event.pk for item in prepared]), state=WebhookProcessingState.PENDING)
                 .values_list("pk", flat=True)
             )
             done = [item for item in prepared if item.webhook_event.pk in claimed]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import takewhile
 
 from django.conf import settings
 from django.db.models import Q
@@ -59,12 +60,19 @@ def webhook_events_retry_due(*, limit: int = 500) -> ReprocessResult:
 
 
 def webhook_events_prune(*, retention_days: int | None = None, batch_size: int = 5_000) -> int:
-    """Deletes raw events older than the retention (setting WEBHOOK_EVENT_RETENTION_DAYS), in batches."""
+    """Deletes raw events older than the retention (setting WEBHOOK_EVENT_RETENTION_DAYS), oldest ids first.
+
+    Ids grow with arrival, so expired rows are the lowest ids: each batch reads the lowest ids by primary key
+    (`received_at` has no index) and pruning stops at the first row young enough to keep. A row stored a
+    moment out of order behind it waits for the next day's run.
+    """
     days = settings.WEBHOOK_EVENT_RETENTION_DAYS if retention_days is None else retention_days
     cutoff = timezone.now() - timedelta(days=days)
     deleted = 0
     while True:
-        batch = list(WebhookEvent.objects.filter(received_at__lt=cutoff).values_list("pk", flat=True)[:batch_size])
-        if not batch:
+        oldest = WebhookEvent.objects.order_by("id").values_list("pk", "received_at")[:batch_size]
+        expired = [pk for pk, _ in takewhile(lambda row: row[1] < cutoff, oldest)]
+        if expired:
+            deleted += WebhookEvent.objects.filter(pk__in=expired).delete()[0]
+        if len(expired) < batch_size:
             return deleted
-        deleted += WebhookEvent.objects.filter(pk__in=batch).delete()[0]

@@ -65,6 +65,21 @@ def test_production_refuses_to_start_without_secrets(missing):
     assert missing in result.stderr
 
 
+@pytest.mark.parametrize(("value", "threshold"), [("", "0"), ("true", "0"), ("false", "None")])
+def test_postgresql_prepared_statements_can_be_turned_off_for_a_transaction_pooler(value, threshold):
+    environment = {
+        **PRODUCTION_ENVIRONMENT,
+        "DATABASE_URL": "postgres://user:password@127.0.0.1:1/unused",
+        "DATABASE_PREPARED_STATEMENTS": value,
+    }
+    if not value:
+        del environment["DATABASE_PREPARED_STATEMENTS"]
+    show = "from django.db import connection; print(connection.get_connection_params()['prepare_threshold'])"
+    result = _manage("shell", "-c", show, environment=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == threshold
+
+
 def test_django_q_is_configured_so_a_task_never_runs_twice():
     q = settings.Q_CLUSTER
     assert q["ack_failures"] is True

@@ -92,6 +92,21 @@ def test_with_a_live_drainer_a_post_is_one_insert_whatever_it_carries(post_webho
     assert Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 40
 
 
+def test_a_batch_claims_and_marks_its_rows_with_one_array_parameter_on_postgresql(post_webhook, sender):
+    for n in range(30):
+        factories.delivery(sender=sender, wamid=f"wamid.A{n}", status=DeliveryStatus.ACCEPTED)
+        post_webhook(status_payload(status(f"wamid.A{n}", "sent", T0)), drain=False)
+
+    with CaptureQueriesContext(connection) as batch:
+        assert draining.webhook_events_drain_pending().processed == 30
+
+    by_id = '"deliveries_webhookevent"."id" ' + ("= ANY(" if connection.vendor == "postgresql" else "IN (")
+    claim_and_mark = [q["sql"] for q in batch.captured_queries if by_id in q["sql"]]
+    assert [sql.split(" ", 1)[0] for sql in claim_and_mark] == ["SELECT", "UPDATE"], claim_and_mark
+    assert _states() == [WebhookProcessingState.PROCESSED] * 30
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
+
+
 def test_one_bad_row_fails_alone_and_the_rest_of_its_batch_is_applied(post_webhook, sender, monkeypatch):
     good = factories.delivery(sender=sender, wamid="wamid.G", status=DeliveryStatus.ACCEPTED)
     real = processing.inbound_message_receive

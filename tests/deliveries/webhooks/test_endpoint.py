@@ -1,6 +1,7 @@
 """The endpoint: handshake, signature, durable raw row, rejected bodies, unrouted payloads, retries, pruning."""
 
 import json
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from deliveries.models import Delivery, DeliveryStatus, WebhookEvent, WebhookProcessingState
-from deliveries.webhooks import processing
+from deliveries.webhooks import pending_rows, processing
 from deliveries.webhooks.reprocessing import webhook_events_prune, webhook_events_retry_due
 from tests import factories
 from tests.deliveries.webhooks.conftest import APP_SECRET, status, status_payload
@@ -18,6 +19,7 @@ from wacampaigns.whatsapp.signatures import compute_signature
 
 pytestmark = pytest.mark.django_db
 URL = "/webhooks/whatsapp/"
+T0 = 1_767_225_600
 
 
 def test_the_route_is_named():
@@ -93,6 +95,51 @@ def test_a_post_on_a_connection_the_server_dropped_is_stored_on_a_new_one(post_w
     assert delivery.status == DeliveryStatus.DELIVERED
 
 
+def _insert_executions() -> int:
+    """Executions of this session's prepared webhook INSERT (0 when it was never prepared)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(SUM(generic_plans + custom_plans), 0) FROM pg_prepared_statements"
+            " WHERE statement LIKE 'INSERT INTO \"deliveries_webhookevent\"%%'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_on_postgresql_the_post_insert_is_a_prepared_statement(post_webhook, sender):
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    delivery = factories.delivery(sender=sender, wamid="wamid.P", status=DeliveryStatus.ACCEPTED)
+    before = _insert_executions()
+
+    for offset, meta_status in enumerate(["sent", "delivered"]):
+        assert post_webhook(status_payload(status("wamid.P", meta_status, T0 + offset))).status_code == 200
+
+    assert _insert_executions() - before == 2
+    assert list(WebhookEvent.objects.values_list("state", flat=True)) == [WebhookProcessingState.PROCESSED] * 2
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+
+
+def test_the_post_insert_and_the_drainer_batch_each_run_inside_a_write_turn(post_webhook, sender, monkeypatch):
+    delivery = factories.delivery(sender=sender, wamid="wamid.W", status=DeliveryStatus.ACCEPTED)
+    seen = []
+
+    @contextmanager
+    def recording_turn():
+        before = list(WebhookEvent.objects.values_list("state", flat=True))
+        yield
+        seen.append((before, list(WebhookEvent.objects.values_list("state", flat=True))))
+
+    monkeypatch.setattr(pending_rows, "sqlite_write_turn", recording_turn)
+    monkeypatch.setattr(processing, "sqlite_write_turn", recording_turn)
+
+    post_webhook(status_payload(status("wamid.W", "sent", T0)))
+
+    assert seen == [([], ["pending"]), (["pending"], ["processed"])]
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+
+
 def test_an_account_of_another_app_is_not_routed(post_webhook, meta_app):
     foreign = factories.business_account(waba_id="5467539754836534")  # belongs to another Meta app
     factories.phone_number(business_account=foreign, phone_number_id="1122334455667")
@@ -135,13 +182,20 @@ def test_the_retry_skips_rows_over_the_attempt_cap_and_fresh_pending_rows(settin
     assert states == {capped.pk: "failed", fresh.pk: "pending", abandoned.pk: "processed"}
 
 
-def test_pruning_deletes_raw_events_older_than_the_retention(settings):
+def test_pruning_deletes_raw_events_older_than_the_retention_oldest_ids_first(settings):
     settings.WEBHOOK_EVENT_RETENTION_DAYS = 30
-    old, recent = (WebhookEvent.objects.create(raw_body="{}", signature_valid=True) for _ in range(2))
-    WebhookEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=31))
+    old = [WebhookEvent.objects.create(raw_body="{}", signature_valid=True) for _ in range(5)]
+    recent, stored_late = (WebhookEvent.objects.create(raw_body="{}", signature_valid=True) for _ in range(2))
+    WebhookEvent.objects.filter(pk__in=[event.pk for event in old]).update(
+        received_at=timezone.now() - timedelta(days=31)
+    )
     WebhookEvent.objects.filter(pk=recent.pk).update(received_at=timezone.now() - timedelta(days=29))
-    assert webhook_events_prune() == 1
-    assert list(WebhookEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+    # Behind a row to keep (in id order): left for a later run.
+    WebhookEvent.objects.filter(pk=stored_late.pk).update(received_at=timezone.now() - timedelta(days=31))
+
+    assert webhook_events_prune(batch_size=2) == 5
+
+    assert sorted(WebhookEvent.objects.values_list("pk", flat=True)) == [recent.pk, stored_late.pk]
 
 
 def test_retry_and_pruning_are_scheduled_after_migrate():
@@ -166,3 +220,15 @@ def test_admin_action_reprocesses_selected_rows(admin_client, meta_app):
     failed.refresh_from_db()
     assert (failed.state, failed.attempts) == (WebhookProcessingState.PROCESSED, 26)
     assert "1 processed" in response.content.decode()
+
+
+def test_raw_events_keep_their_foreign_keys_but_only_the_indexes_hot_queries_use():
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, WebhookEvent._meta.db_table)
+    indexed = {tuple(c["columns"]) for c in constraints.values() if c["index"] and not c["primary_key"]}
+    referenced = {(tuple(c["columns"]), c["foreign_key"][0]) for c in constraints.values() if c["foreign_key"]}
+    assert indexed == {("state", "id")}
+    assert referenced == {
+        (("meta_app_id",), "wacampaigns_metaapp"),
+        (("business_account_id",), "wacampaigns_businessaccount"),
+    }
