@@ -129,8 +129,7 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-    # An idle pusher's poll is one SELECT; a launch's or an API send's first task waits for the next one.
-    Q_CLUSTER["poll"] = env.float("Q_ORM_POLL_SECONDS", default=0.05)
+    Q_CLUSTER["poll"] = env.float("Q_ORM_POLL_SECONDS", default=0.2)
 
 # --- Secrets stored in the database ---------------------------------------------------------------
 # Access tokens, app secrets and verify tokens are encrypted at rest with Fernet. The first key

@@ -100,14 +100,6 @@ def test_redis_url_switches_broker_and_cache_to_redis():
     ]
 
 
-def test_the_database_broker_polls_every_50_ms_by_default():
-    environment = {**PRODUCTION_ENVIRONMENT, "WACAMPAIGNS_IGNORE_DOTENV": "true"}
-    probe = "from django.conf import settings; print(settings.Q_CLUSTER['orm'], settings.Q_CLUSTER['poll'])"
-    result = _manage("shell", "-c", probe, environment=environment)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-2:] == ["default", "0.05"]
-
-
 def test_database_url_switches_to_postgresql():
     environment = {**PRODUCTION_ENVIRONMENT, "DATABASE_URL": "postgres://user:pw@127.0.0.1:5999/campaigns"}
     probe = "from django.conf import settings; d = settings.DATABASES['default']; print(d['ENGINE'], d['NAME'])"
