@@ -1,6 +1,7 @@
 """Campaign sending throughput of the real processes, beside a raw `requests` baseline measured in the same run.
 
 Usage: .venv/bin/python bench/send_throughput.py [--messages 5400] [--million 1000000] [--skip-postgres]
+       [--latencies 0,100] [--skip-throughput] [--skip-limited] [--skip-launch]
 
 (a) No sender limit, simulator latency 0 ms and 100 ms: launch → last accepted send, messages/s, for the
     product (one qcluster, SQLite, 2 sender slots of SENDER_THREADS threads) and for the baseline: the same
@@ -324,7 +325,7 @@ def sliding_window_max(timestamps: list[float]) -> int:
     return best
 
 
-def throughput(messages: int, workdir: Path) -> dict:
+def throughput(messages: int, workdir: Path, *, latencies: list[int], limited: bool) -> dict:
     stack = Stack(f"sqlite:///{workdir / 'throughput.sqlite3'}", workdir)
     try:
         stack.run("migrate", "--no-input")
@@ -345,8 +346,10 @@ def throughput(messages: int, workdir: Path) -> dict:
             "product_cpu_ms_per_msg": {},
             "baseline_cpu_ms_per_msg": {},
             "simulator_cpu_share": {},
+            "product_first_send_seconds": {},
+            "product_steady_msgs_per_s": {},
         }
-        for latency in (0, 100):
+        for latency in latencies:
             stack.sim("config", {"latency_ms": latency, "throughput_per_second": 100000.0})
             product = product_run(stack, name=f"unlimited {latency} ms", expected=messages, limit=10000, timeout=300)
             baseline = baseline_run(stack, product["log"])
@@ -356,9 +359,13 @@ def throughput(messages: int, workdir: Path) -> dict:
             figures["ratio"][key] = round(product["rate"] / baseline["rate"], 3)
             figures["product_cpu_ms_per_msg"][key] = round(product["cpu_ms_per_msg"], 3)
             figures["baseline_cpu_ms_per_msg"][key] = round(baseline["cpu_ms_per_msg"], 3)
+            figures["product_first_send_seconds"][key] = round(product["first_send"], 3)
+            figures["product_steady_msgs_per_s"][key] = round(product["steady_rate"], 1)
             figures["simulator_cpu_share"][key] = round(
                 product["simulator_cpu"] / (product["simulator_cpu"] + product["product_cpu"]), 3
             )
+        if not limited:
+            return figures
         stack.sim("config", {"latency_ms": 150, "throughput_per_second": 80.0})
         limited = product_run(stack, name="limited 80/s", expected=messages, limit=80, timeout=600)
         times = [entry["accepted_at"] for entry in limited["log"]]
@@ -432,7 +439,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5400)
     parser.add_argument("--million", type=int, default=1_000_000)
     parser.add_argument("--skip-postgres", action="store_true")
-    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true", help="skip (a) and (b)")
+    parser.add_argument("--latencies", default="0,100", help="simulator latencies (ms) of (a), comma-separated")
+    parser.add_argument("--skip-limited", action="store_true", help="skip (b)")
+    parser.add_argument("--skip-launch", action="store_true", help="skip (c)")
     options = parser.parse_args()
     result: dict = {
         "cores": os.cpu_count(),
@@ -445,7 +455,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-send-") as directory:
         workdir = Path(directory)
         if not options.skip_throughput:
-            result.update(throughput(options.messages, workdir))
+            latencies = [int(latency) for latency in options.latencies.split(",") if latency]
+            result.update(throughput(options.messages, workdir, latencies=latencies, limited=not options.skip_limited))
+        if options.skip_launch:
+            print(json.dumps(result))
+            return
         sqlite_million = million(f"sqlite:///{workdir / 'million.sqlite3'}", options.million, workdir)
         result["launch_1m_seconds_sqlite"] = round(sqlite_million["seconds"], 2)
         result["first_send_seconds"] = round(sqlite_million["first_send"], 2)

@@ -24,6 +24,9 @@ RECOVERY_PER_SECOND = 0.05  # share of the limit regained per second after a 130
 DECREASE_FACTOR = 0.5
 # One 130429 answer per cut: the burst of answers to the requests already in flight is one signal.
 DECREASE_COOLDOWN_SECONDS = 1.0
+# A sender's chunk is one take and one write of its attempts, each a write transaction (on SQLite, a wait for its
+# one writer): at a high limit, chunks of 25 spent a third of a sender's time there. The capacity bounds the windows.
+MAX_TOKENS_PER_TAKE = 100
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,8 @@ def target_rate(phone_number: PhoneNumber) -> float:
 
 
 def chunk_size(phone_number: PhoneNumber) -> int:
-    """Tokens taken at once: at most the bucket's capacity (a tenth of a second), 1 to 25."""
-    return max(1, min(25, int(target_rate(phone_number) * BURST_SECONDS)))
+    """Tokens taken at once: at most the bucket's capacity (a tenth of a second), 1 to MAX_TOKENS_PER_TAKE."""
+    return max(1, min(MAX_TOKENS_PER_TAKE, int(target_rate(phone_number) * BURST_SECONDS)))
 
 
 def _refill(tokens: float, refilled_at: float, rate: float, throttled_at: float, limit: float, now: float):

@@ -216,7 +216,9 @@ class Sender:
                     future = self.pool.submit(_send, self.client, prepared)
                     self._pending[future] = prepared
                     future.add_done_callback(self._finished.put)
-            self._drain(block_until_empty=False)
+            # After a batch's last chunk the pool is left full: claiming and preparing the next batch outlasted
+            # the requests that waiting for room leaves (threads sat idle at each batch at 0 ms latency).
+            self._drain(block_until_empty=False, wait_for_room=position < len(ready))
         return True
 
     def _must_stop(self, remaining: list[Prepared]) -> str:
@@ -247,11 +249,14 @@ class Sender:
 
     # --- results ----------------------------------------------------------------------------------
 
-    def _drain(self, *, block_until_empty: bool) -> None:
-        """Collects finished requests; writes their outcomes in bulk (now, or every RESULT_FLUSH_SECONDS)."""
+    def _drain(self, *, block_until_empty: bool, wait_for_room: bool = True) -> None:
+        """Collects finished requests; writes their outcomes in bulk (now, or every RESULT_FLUSH_SECONDS).
+
+        With `wait_for_room`, first waits until fewer than twice SENDER_THREADS requests are in flight.
+        """
         in_flight_cap = settings.SENDER_THREADS * 2
         while self._pending:
-            must_wait = block_until_empty or len(self._pending) >= in_flight_cap
+            must_wait = block_until_empty or (wait_for_room and len(self._pending) >= in_flight_cap)
             try:
                 future = self._finished.get(block=must_wait)
             except queue.Empty:

@@ -4,8 +4,9 @@ import random
 
 import pytest
 
-from deliveries.sending.rate_limit import BURST_SECONDS, _refill
+from deliveries.sending.rate_limit import BURST_SECONDS, _refill, chunk_size
 from deliveries.sending.results import Verdict, backoff_seconds, outcome_for_result
+from wacampaigns.models import PhoneNumber
 from wacampaigns.whatsapp.client import SendResult
 from wacampaigns.whatsapp.errors import AmbiguousSendError, NotSentError, classify_graph_error
 
@@ -70,6 +71,14 @@ def test_bucket_refills_at_the_rate_up_to_a_tenth_of_a_second():
     tokens, rate = _refill(0, 100.0, 970, 0, 80, 105.0)
     assert rate == 80
     assert tokens == pytest.approx(80 * BURST_SECONDS)
+
+
+def test_tokens_are_taken_a_tenth_of_a_second_at_a_time_up_to_a_hundred(settings):
+    settings.SENDER_RATE_SHARE = 0.97
+    assert chunk_size(PhoneNumber(throughput_limit=5)) == 1
+    assert chunk_size(PhoneNumber(throughput_limit=80)) == 7
+    assert chunk_size(PhoneNumber(throughput_limit=1000)) == 97
+    assert chunk_size(PhoneNumber(throughput_limit=10000)) == 100
 
 
 def test_bucket_rate_recovers_gradually_after_throttling():

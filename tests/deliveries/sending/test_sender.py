@@ -6,6 +6,7 @@ from django.utils import timezone
 from contacts.models import ConsentKind, ConsentScope, ConsentSource
 from contacts.services import contact_consent_record
 from deliveries.models import Delivery, DeliveryStatus, SkipReason
+from deliveries.sending import claiming
 from deliveries.sending.materialization import campaign_materialize
 from deliveries.sending.sender import Sender
 from wacampaigns.models import CampaignStatus
@@ -40,6 +41,33 @@ def test_a_campaign_is_sent_once_to_each_recipient_with_its_parameters_recorded(
         assert delivery.attempted_at is not None
         assert delivery.attempts == 1
         assert (delivery.template_name, delivery.language) == ("spring_sale", "en_US")
+
+
+def test_the_next_batch_is_claimed_while_the_last_chunk_of_a_batch_is_in_flight(
+    simulator, campaign_for, settings, monkeypatch
+):
+    # 4 threads (sending_settings): within a batch, a chunk waits until fewer than 8 requests are in flight.
+    settings.SENDER_BATCH_SIZE = 10
+    simulator.configure(latency_ms=300)
+    campaign = launched(campaign_for(contacts=30))
+    accepted_at_each_claim = []
+    claim = claiming.rows_claim
+
+    def recording_claim(**arguments):
+        accepted_at_each_claim.append(simulator.stats()["accepted"])
+        return claim(**arguments)
+
+    monkeypatch.setattr(claiming, "rows_claim", recording_claim)
+
+    report = Sender(phone_number_id=campaign.sender_id).run()
+
+    # The second batch was claimed with all ten requests of the first still unanswered, not once the pool had room.
+    assert accepted_at_each_claim[:2] == [0, 0]
+    assert report.sent == 30
+    assert sorted(int(e["biz_opaque_callback_data"]) for e in simulator.messages()) == sorted(
+        campaign.deliveries.values_list("id", flat=True)
+    )
+    assert set(campaign.deliveries.values_list("status", flat=True)) == {DeliveryStatus.ACCEPTED}
 
 
 def test_consent_is_checked_again_at_send_time(simulator, campaign_for):
