@@ -1,13 +1,15 @@
 """Claiming, retries, throttling, the reaper, ambiguous rows, completion and operator controls."""
 
+import threading
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, SenderLease, SenderRateState, WebhookEvent
-from deliveries.sending import claiming, maintenance
+from deliveries.sending import claiming, maintenance, materialization
 from deliveries.sending.materialization import campaign_materialize
 from deliveries.sending.rate_limit import DatabaseBucket
 from deliveries.sending.sender import Sender
@@ -235,3 +237,42 @@ def test_the_database_bucket_is_shared(phone_number):
     assert taken <= phone_number.throughput_limit * 0.97 * 0.1 + 1
     assert first.throttled() == pytest.approx(phone_number.throughput_limit * 0.97 * 0.5)
     assert SenderRateState.objects.get(phone_number=phone_number).throttled_count == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks of concurrent writers (PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_a_materialization_chunk_does_not_hold_api_sends_of_its_sender(campaign_for, phone_number, monkeypatch):
+    campaign = campaign_for(contacts=3)
+    campaign_launch(campaign=campaign)
+    chunk_end = materialization._chunk_end
+    probes = []
+
+    def api_send_during_the_chunk():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # An API send that waits on a lock the chunk holds (its foreign keys are checked at commit) fails
+                # instead of waiting for the chunk's commit.
+                cursor.execute("SET LOCAL lock_timeout = '500ms'")
+                row = factories.delivery(
+                    sender=phone_number, priority=0, recipient="+34600000001", parameters=[], contact=None
+                )
+            probes.append(row.pk)
+        except OperationalError as err:
+            probes.append(err)
+        finally:
+            connection.close()
+
+    def chunk_end_with_an_api_send(*args, **kwargs):
+        if not probes:
+            thread = threading.Thread(target=api_send_during_the_chunk)
+            thread.start()
+            thread.join()
+        return chunk_end(*args, **kwargs)
+
+    monkeypatch.setattr(materialization, "_chunk_end", chunk_end_with_an_api_send)
+    campaign_materialize(campaign_id=campaign.pk)
+
+    assert len(probes) == 1
+    assert isinstance(probes[0], int), probes
+    assert Delivery.objects.filter(pk=probes[0], campaign__isnull=True, status=DeliveryStatus.QUEUED).exists()
+    assert campaign.deliveries.count() == 3
