@@ -12,8 +12,10 @@ from deliveries.models import Delivery, DeliveryStatus, SenderLease, SenderRateS
 from deliveries.sending import claiming, maintenance, materialization
 from deliveries.sending.materialization import campaign_materialize
 from deliveries.sending.rate_limit import DatabaseBucket
+from deliveries.sending.results import Outcome, Verdict, outcomes_write
 from deliveries.sending.sender import Sender
 from tests import factories
+from tests.e2e.processes import wait_until
 from wacampaigns.models import CampaignStatus
 from wacampaigns.services import (
     CampaignActionRefused,
@@ -276,3 +278,68 @@ def test_a_materialization_chunk_does_not_hold_api_sends_of_its_sender(campaign_
     assert isinstance(probes[0], int), probes
     assert Delivery.objects.filter(pk=probes[0], campaign__isnull=True, status=DeliveryStatus.QUEUED).exists()
     assert campaign.deliveries.count() == 3
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="deadlocks of concurrent writers (PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_outcomes_deadlocked_by_a_status_merge_are_written_again(phone_number, caplog):
+    token, now = uuid.uuid4(), timezone.now()
+    accepted, failed = (
+        factories.delivery(
+            sender=phone_number, status=DeliveryStatus.SENDING, claim_token=token, claimed_at=now, attempted_at=now
+        )
+        for _ in range(2)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        writer_pid = cursor.fetchone()[0]
+    merge_holds_failed_row = threading.Event()
+
+    def status_merge():
+        """Locks the failed row, then (once the outcome write waits for it) the accepted one the write holds."""
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '10s'")  # the outcome write is the one aborted
+                cursor.execute("UPDATE deliveries_delivery SET sent_at = now() WHERE id = %s", [failed.pk])
+                merge_holds_failed_row.set()
+                wait_until(
+                    lambda: _waits_on_a_lock(cursor, writer_pid), timeout=10, what="the write to wait", interval=0.01
+                )
+                cursor.execute("UPDATE deliveries_delivery SET sent_at = now() WHERE id = %s", [accepted.pk])
+        finally:
+            connection.close()
+
+    merge = threading.Thread(target=status_merge)
+    merge.start()
+    assert merge_holds_failed_row.wait(timeout=10)
+    with connection.cursor() as cursor:
+        cursor.execute("SET deadlock_timeout = '100ms'")
+    try:
+        # The accepted row is updated first (one UPDATE per kind, accepted first), then the write waits for the other.
+        outcomes_write(
+            [Outcome(accepted.pk, Verdict.ACCEPTED, wamid="wamid.accepted"), Outcome(failed.pk, Verdict.FAILED)],
+            token=token,
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET deadlock_timeout")
+        merge.join(timeout=20)
+
+    assert "deadlocked" in caplog.text
+    accepted.refresh_from_db()
+    failed.refresh_from_db()
+    assert (accepted.status, accepted.wamid, accepted.sent_at is not None) == (
+        DeliveryStatus.ACCEPTED,
+        "wamid.accepted",
+        True,
+    )
+    assert (failed.status, failed.failed_at is not None, failed.sent_at is not None) == (
+        DeliveryStatus.FAILED,
+        True,
+        True,
+    )
+
+
+def _waits_on_a_lock(cursor, pid: int) -> bool:
+    cursor.execute("SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted", [pid])
+    return cursor.fetchone() is not None
