@@ -66,16 +66,31 @@ def _contact_locked(phone: str) -> Contact | None:
     return next(iter(Contact.objects.raw(f"SELECT * FROM {table} WHERE phone = %s{lock}", [phone])), None)  # noqa: S608
 
 
+def _contact_insert(phone: str) -> Contact | None:
+    """A new contact with this number and every other field's default; None when the number is taken.
+
+    ON CONFLICT DO NOTHING instead of a savepoint around an INSERT that may fail: two statements fewer per new
+    contact of an API send.
+    """
+    new = Contact(phone=phone)
+    fields = [field for field in Contact._meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(new, add=True), connection) for field in fields]
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT (phone) DO NOTHING RETURNING *"  # noqa: S608
+    return next(iter(Contact.objects.raw(sql, values)), None)
+
+
 def _contact_for_update(phone: str) -> tuple[Contact, bool]:
-    """The contact with this number, locked, created if absent (a concurrent create is retried as a read)."""
+    """The contact with this number, locked, created if absent (a concurrent create is read, locked, instead)."""
     contact = _contact_locked(phone)
     if contact is not None:
         return contact, False
-    try:
-        with transaction.atomic():
-            return Contact.objects.create(phone=phone), True
-    except IntegrityError:
-        return _contact_locked(phone), False
+    created = _contact_insert(phone)
+    if created is not None:
+        return created, True
+    return _contact_locked(phone), False
 
 
 def contact_upsert_from_api(
