@@ -5,6 +5,7 @@ import hmac
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db import connection
 
 from contacts.models import ErasedNumber
 
@@ -28,4 +29,10 @@ def phones_suppressed(phones: Iterable[str]) -> set[str]:
 
 def phone_is_suppressed(phone: str) -> bool:
     """True when the E.164 number was erased: it must never be imported or messaged again."""
-    return bool(phone) and ErasedNumber.objects.filter(number_hash=phone_number_hash(phone)).exists()
+    if not phone:
+        return False
+    # Plain SQL: every API send asks, and building the ORM's query cost more than running it.
+    table = connection.ops.quote_name(ErasedNumber._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE number_hash = %s LIMIT 1", [phone_number_hash(phone)])  # noqa: S608
+        return cursor.fetchone() is not None

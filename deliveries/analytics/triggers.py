@@ -120,10 +120,19 @@ def _pg_changes(sources: list[tuple[str, int]]) -> tuple[str, str]:
 
 def _pg_statement_function(name: str, sources: list[tuple[str, int]]) -> str:
     counter, timeline = _pg_changes(sources)
+    # Rows without a campaign (API and test sends) count nowhere: their statements skip the shard lock and the
+    # two INSERTs, a large share of an API send's INSERT.
+    in_a_campaign = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {table} WHERE campaign_id IS NOT NULL)"  # noqa: S608
+        for table, _ in sources
+    )
     return f"""
         CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE shard_number smallint;
         BEGIN
+            IF NOT ({in_a_campaign}) THEN
+                RETURN NULL;
+            END IF;
             shard_number := deliveries_analytics_shard();
             {counter}
             {timeline}
@@ -131,6 +140,12 @@ def _pg_statement_function(name: str, sources: list[tuple[str, int]]) -> str:
         END $$;
     """
 
+
+POSTGRESQL_STATEMENT_FUNCTIONS = [
+    _pg_statement_function("deliveries_analytics_inserted", [("new_rows", 1)]),
+    _pg_statement_function("deliveries_analytics_updated", [("old_rows", -1), ("new_rows", 1)]),
+    _pg_statement_function("deliveries_analytics_deleted", [("old_rows", -1)]),
+]
 
 POSTGRESQL_FORWARD = [
     f"""
@@ -150,9 +165,7 @@ POSTGRESQL_FORWARD = [
         RETURN first_choice;
     END $$;
     """,
-    _pg_statement_function("deliveries_analytics_inserted", [("new_rows", 1)]),
-    _pg_statement_function("deliveries_analytics_updated", [("old_rows", -1), ("new_rows", 1)]),
-    _pg_statement_function("deliveries_analytics_deleted", [("old_rows", -1)]),
+    *POSTGRESQL_STATEMENT_FUNCTIONS,
     """
     CREATE TRIGGER deliveries_analytics_insert AFTER INSERT ON deliveries_delivery
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION deliveries_analytics_inserted();

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from contacts.models import ConsentKind, ConsentScope, ConsentSource, Contact, MarketingConsent, Tag
@@ -56,16 +56,41 @@ def api_phone(raw: str) -> str:
     return phone
 
 
+def _contact_locked(phone: str) -> Contact | None:
+    """The contact with this number, locked on PostgreSQL (on SQLite the write transaction excludes other writers).
+
+    A raw query: every API send makes it, and building the ORM's SELECT of every column cost four times running it.
+    """
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    return next(iter(Contact.objects.raw(f"SELECT * FROM {table} WHERE phone = %s{lock}", [phone])), None)  # noqa: S608
+
+
+def _contact_insert(phone: str) -> Contact | None:
+    """A new contact with this number and every other field's default; None when the number is taken.
+
+    ON CONFLICT DO NOTHING instead of a savepoint around an INSERT that may fail: two statements fewer per new
+    contact of an API send.
+    """
+    new = Contact(phone=phone)
+    fields = [field for field in Contact._meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(new, add=True), connection) for field in fields]
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT (phone) DO NOTHING RETURNING *"  # noqa: S608
+    return next(iter(Contact.objects.raw(sql, values)), None)
+
+
 def _contact_for_update(phone: str) -> tuple[Contact, bool]:
-    """The contact with this number, locked, created if absent (a concurrent create is retried as a read)."""
-    contact = Contact.objects.select_for_update().filter(phone=phone).first()
+    """The contact with this number, locked, created if absent (a concurrent create is read, locked, instead)."""
+    contact = _contact_locked(phone)
     if contact is not None:
         return contact, False
-    try:
-        with transaction.atomic():
-            return Contact.objects.create(phone=phone), True
-    except IntegrityError:
-        return Contact.objects.select_for_update().get(phone=phone), False
+    created = _contact_insert(phone)
+    if created is not None:
+        return created, True
+    return _contact_locked(phone), False
 
 
 def contact_upsert_from_api(

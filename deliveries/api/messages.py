@@ -222,7 +222,7 @@ def _queue(request: MessageRequest, reads: SendReads) -> Delivery:
     template = _template(reads.versions, request.template_name, request.language, contact)
     components = _components(template, request.parameters, contact)
     _consent_check(template, contact, phone)
-    delivery = Delivery.objects.create(
+    return Delivery.objects.create(
         sender=reads.sender,
         contact=contact,
         priority=DeliveryPriority.TRANSACTIONAL,
@@ -234,9 +234,6 @@ def _queue(request: MessageRequest, reads: SendReads) -> Delivery:
         status=DeliveryStatus.QUEUED,
         not_before=timezone.now(),
     )
-    # After the commit: a sender task still waiting in the queue then certainly finds the committed row.
-    transaction.on_commit(lambda: sender_wake(phone_number=reads.sender))
-    return delivery
 
 
 def _send_once(api_key: ApiKey, request: MessageRequest, idempotency_key: str | None, fingerprint: str) -> Replay:
@@ -246,6 +243,9 @@ def _send_once(api_key: ApiKey, request: MessageRequest, idempotency_key: str | 
         body = MessageOut(**message_representation(delivery)).model_dump(mode="json")
         if idempotency_key is not None:
             idempotency_record(api_key=api_key, key=idempotency_key, fingerprint=fingerprint, status=202, body=body)
+    # After the commit (a sender task still waiting in the queue then certainly finds the committed row), and after
+    # the write turn, which the next writer waits for.
+    transaction.on_commit(lambda: sender_wake(phone_number=reads.sender))
     return Replay(202, body)
 
 

@@ -53,6 +53,17 @@ def _claim(where: str, params: list, *, limit: int, token: uuid.UUID, now: datet
         return [row[0] for row in cursor.fetchall()]
 
 
+def transactional_due(phone_number: PhoneNumber) -> bool:
+    """Whether an API or test send of this number is due (one read of the claim index)."""
+    return Delivery.objects.filter(
+        sender=phone_number,
+        priority=DeliveryPriority.TRANSACTIONAL,
+        campaign__isnull=True,
+        status=DeliveryStatus.QUEUED,
+        not_before__lte=timezone.now(),
+    ).exists()
+
+
 def rows_claim(*, phone_number: PhoneNumber, token: uuid.UUID, limit: int, campaign_ids: list[int]) -> list[int]:
     """Claims up to `limit` due rows of this number: transactional first, then campaign rows in launch order."""
     now = timezone.now()

@@ -92,7 +92,9 @@ def campaign_materialize(*, campaign_id: int, on_first_chunk=None) -> int:
     first = True
     while True:
         with transaction.atomic():
-            campaign = Campaign.objects.select_for_update().select_related("sender").get(pk=campaign_id)
+            # Only the campaign row: locking the joined sender number too would make every API send of that
+            # number (its INSERT checks the number's key) wait for the whole chunk on PostgreSQL.
+            campaign = Campaign.objects.select_for_update(of=("self",)).select_related("sender").get(pk=campaign_id)
             if campaign.audience_materialized_at is not None or campaign.status not in MATERIALIZING:
                 break
             now = timezone.now()

@@ -9,13 +9,14 @@ conditional UPDATEs, so a status webhook that got there first (by callback data)
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
@@ -29,7 +30,11 @@ from wacampaigns.whatsapp.errors import (
     ThroughputLimitError,
 )
 
+logger = logging.getLogger(__name__)
 TABLE = Delivery._meta.db_table
+# PostgreSQL's SQLSTATE for "deadlock detected"; the transaction it aborted can simply be run again.
+DEADLOCK_DETECTED = "40P01"
+DEADLOCK_ATTEMPTS = 3
 OPEN_FOR_RESULT = "t.status IN ('sending', 'ambiguous')"
 
 
@@ -107,10 +112,27 @@ def _error_fields(error: CloudApiError | None) -> tuple:
     return None, None, str(error.error_class), type(error).__name__, str(error)
 
 
-@transaction.atomic
 def outcomes_write(outcomes: list[Outcome], *, token, now: datetime | None = None) -> None:
-    """Records a set of outcomes with one UPDATE per kind."""
+    """Records a set of outcomes with one UPDATE per kind, in one transaction.
+
+    A webhook's status merge updates some of the same rows, locking them in its own order, so PostgreSQL may abort
+    one of the two as a deadlock: the outcomes, still unwritten then, are written again (DEADLOCK_ATTEMPTS in all).
+    """
     now = now or timezone.now()
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                _outcomes_write(outcomes, token=token, now=now)
+            return
+        except OperationalError as err:
+            if getattr(err.__cause__, "sqlstate", None) != DEADLOCK_DETECTED or attempt == DEADLOCK_ATTEMPTS:
+                raise
+            logger.warning(
+                "Writing %s send outcomes deadlocked (attempt %s): writing them again", len(outcomes), attempt
+            )
+
+
+def _outcomes_write(outcomes: list[Outcome], *, token, now: datetime) -> None:
     token_value = token if is_postgresql() else token.hex
     accepted = [o for o in outcomes if o.verdict == Verdict.ACCEPTED]
     if accepted:

@@ -41,6 +41,8 @@ TABLE = Delivery._meta.db_table
 # A claimed row is written back within this many seconds of its answer, at most.
 RESULT_FLUSH_SECONDS = 0.2
 STOP_CHECK_SECONDS = 0.25
+# While a campaign batch goes out, due API and test sends are looked for this often, and go out before its rest.
+TRANSACTIONAL_CHECK_SECONDS = 0.1
 # Nothing claimable yet while a launch is adding rows: look again this soon (the first chunk is on its way).
 LAUNCHING_POLL_SECONDS = 0.05
 
@@ -134,6 +136,7 @@ class Sender:
         self._throttled = False
         self._last_flush = time.monotonic()
         self._stop_checked_at = 0.0
+        self._transactional_checked_at = 0.0
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -203,6 +206,8 @@ class Sender:
             if stop:
                 self.report.stopped_because = stop
                 return False
+            if not self._transactional_first(ready[position:]):
+                return False
             granted = tokens_acquire(self.bucket, min(self.chunk, len(ready) - position), deadline=self.deadline + 5)
             if not granted:
                 claiming.rows_release(ids=[p.id for p in ready[position:]], token=self.token)
@@ -220,6 +225,25 @@ class Sender:
             # the requests that waiting for room leaves (threads sat idle at each batch at 0 ms latency).
             self._drain(block_until_empty=False, wait_for_room=position < len(ready))
         return True
+
+    def _transactional_first(self, remaining: list[Prepared]) -> bool:
+        """Sends due API and test sends before the rest of a campaign batch, so that they do not wait for the whole
+        batch to go out. False when the run must stop (the rest of the batch is then handed back)."""
+        if not any(p.campaign_id for p in remaining):
+            return True
+        if time.monotonic() - self._transactional_checked_at < TRANSACTIONAL_CHECK_SECONDS:
+            return True
+        self._transactional_checked_at = time.monotonic()
+        if not claiming.transactional_due(self.phone_number):
+            return True
+        ids = claiming.rows_claim(
+            phone_number=self.phone_number, token=self.token, limit=settings.SENDER_BATCH_SIZE, campaign_ids=[]
+        )
+        self.report.claimed += len(ids)
+        if not ids or self._send_batch(ids):
+            return True
+        claiming.rows_release(ids=[p.id for p in remaining], token=self.token)
+        return False
 
     def _must_stop(self, remaining: list[Prepared]) -> str:
         """Pause, cancel or a stopped account stop the run before the next chunk; unsent rows go back.

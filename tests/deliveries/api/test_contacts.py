@@ -1,7 +1,11 @@
 """PUT/GET /api/v1/contacts/{phone} and POST …/opt-out: upsert, tags, consent events, refusals."""
 
+from django.db import transaction
+
 from contacts.models import ConsentEvent, ConsentSource, Contact, ErasedNumber, MarketingConsent
 from contacts.suppression import phone_number_hash
+from deliveries.api import contacts as api_contacts
+from deliveries.api.contacts import contact_upsert_from_api
 
 PHONE = "+34612345678"
 
@@ -96,3 +100,28 @@ def test_suppressed_number_is_never_stored(api):
 
     assert (response.status_code, response.json()["code"]) == (422, "phone_number_suppressed")
     assert not Contact.objects.exists()
+
+
+def test_upsert_creates_with_the_model_defaults_and_reads_a_number_another_request_just_created(db, monkeypatch):
+    with transaction.atomic():
+        created, was_created = contact_upsert_from_api(phone=PHONE, name="Ana")
+    contact = Contact.objects.get(phone=PHONE)
+    assert was_created
+    assert created.pk == contact.pk
+    assert (contact.name, contact.attributes, contact.marketing_consent) == ("Ana", {}, MarketingConsent.UNKNOWN)
+    assert contact.created_at is not None
+
+    # Another request inserted the number between this one's lookup and its insert: the insert yields to it.
+    locked = api_contacts._contact_locked
+    lookups = []
+    monkeypatch.setattr(
+        api_contacts,
+        "_contact_locked",
+        lambda phone: lookups.append(phone) or (locked(phone) if len(lookups) > 1 else None),
+    )
+    with transaction.atomic():
+        again, was_created = contact_upsert_from_api(phone=PHONE, language="es")
+    assert not was_created
+    assert again.pk == contact.pk
+    assert Contact.objects.filter(phone=PHONE).count() == 1
+    assert Contact.objects.get(phone=PHONE).language == "es"

@@ -1,17 +1,21 @@
 """Claiming, retries, throttling, the reaper, ambiguous rows, completion and operator controls."""
 
+import threading
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, SenderLease, SenderRateState, WebhookEvent
-from deliveries.sending import claiming, maintenance
+from deliveries.sending import claiming, maintenance, materialization
 from deliveries.sending.materialization import campaign_materialize
 from deliveries.sending.rate_limit import DatabaseBucket
+from deliveries.sending.results import Outcome, Verdict, outcomes_write
 from deliveries.sending.sender import Sender
 from tests import factories
+from tests.e2e.processes import wait_until
 from wacampaigns.models import CampaignStatus
 from wacampaigns.services import (
     CampaignActionRefused,
@@ -235,3 +239,107 @@ def test_the_database_bucket_is_shared(phone_number):
     assert taken <= phone_number.throughput_limit * 0.97 * 0.1 + 1
     assert first.throttled() == pytest.approx(phone_number.throughput_limit * 0.97 * 0.5)
     assert SenderRateState.objects.get(phone_number=phone_number).throttled_count == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks of concurrent writers (PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_a_materialization_chunk_does_not_hold_api_sends_of_its_sender(campaign_for, phone_number, monkeypatch):
+    campaign = campaign_for(contacts=3)
+    campaign_launch(campaign=campaign)
+    chunk_end = materialization._chunk_end
+    probes = []
+
+    def api_send_during_the_chunk():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # An API send that waits on a lock the chunk holds (its foreign keys are checked at commit) fails
+                # instead of waiting for the chunk's commit.
+                cursor.execute("SET LOCAL lock_timeout = '500ms'")
+                row = factories.delivery(
+                    sender=phone_number, priority=0, recipient="+34600000001", parameters=[], contact=None
+                )
+            probes.append(row.pk)
+        except OperationalError as err:
+            probes.append(err)
+        finally:
+            connection.close()
+
+    def chunk_end_with_an_api_send(*args, **kwargs):
+        if not probes:
+            thread = threading.Thread(target=api_send_during_the_chunk)
+            thread.start()
+            thread.join()
+        return chunk_end(*args, **kwargs)
+
+    monkeypatch.setattr(materialization, "_chunk_end", chunk_end_with_an_api_send)
+    campaign_materialize(campaign_id=campaign.pk)
+
+    assert len(probes) == 1
+    assert isinstance(probes[0], int), probes
+    assert Delivery.objects.filter(pk=probes[0], campaign__isnull=True, status=DeliveryStatus.QUEUED).exists()
+    assert campaign.deliveries.count() == 3
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="deadlocks of concurrent writers (PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_outcomes_deadlocked_by_a_status_merge_are_written_again(phone_number, caplog):
+    token, now = uuid.uuid4(), timezone.now()
+    accepted, failed = (
+        factories.delivery(
+            sender=phone_number, status=DeliveryStatus.SENDING, claim_token=token, claimed_at=now, attempted_at=now
+        )
+        for _ in range(2)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        writer_pid = cursor.fetchone()[0]
+    merge_holds_failed_row = threading.Event()
+
+    def status_merge():
+        """Locks the failed row, then (once the outcome write waits for it) the accepted one the write holds."""
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '10s'")  # the outcome write is the one aborted
+                cursor.execute("UPDATE deliveries_delivery SET sent_at = now() WHERE id = %s", [failed.pk])
+                merge_holds_failed_row.set()
+                wait_until(
+                    lambda: _waits_on_a_lock(cursor, writer_pid), timeout=10, what="the write to wait", interval=0.01
+                )
+                cursor.execute("UPDATE deliveries_delivery SET sent_at = now() WHERE id = %s", [accepted.pk])
+        finally:
+            connection.close()
+
+    merge = threading.Thread(target=status_merge)
+    merge.start()
+    assert merge_holds_failed_row.wait(timeout=10)
+    with connection.cursor() as cursor:
+        cursor.execute("SET deadlock_timeout = '100ms'")
+    try:
+        # The accepted row is updated first (one UPDATE per kind, accepted first), then the write waits for the other.
+        outcomes_write(
+            [Outcome(accepted.pk, Verdict.ACCEPTED, wamid="wamid.accepted"), Outcome(failed.pk, Verdict.FAILED)],
+            token=token,
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET deadlock_timeout")
+        merge.join(timeout=20)
+
+    assert "deadlocked" in caplog.text
+    accepted.refresh_from_db()
+    failed.refresh_from_db()
+    assert (accepted.status, accepted.wamid, accepted.sent_at is not None) == (
+        DeliveryStatus.ACCEPTED,
+        "wamid.accepted",
+        True,
+    )
+    assert (failed.status, failed.failed_at is not None, failed.sent_at is not None) == (
+        DeliveryStatus.FAILED,
+        True,
+        True,
+    )
+
+
+def _waits_on_a_lock(cursor, pid: int) -> bool:
+    cursor.execute("SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted", [pid])
+    return cursor.fetchone() is not None

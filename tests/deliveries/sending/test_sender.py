@@ -7,8 +7,11 @@ from contacts.models import ConsentKind, ConsentScope, ConsentSource
 from contacts.services import contact_consent_record
 from deliveries.models import Delivery, DeliveryStatus, SkipReason
 from deliveries.sending import claiming
+from deliveries.sending import sender as sender_module
 from deliveries.sending.materialization import campaign_materialize
 from deliveries.sending.sender import Sender
+from tests import factories
+from tests.deliveries.sending.conftest import opted_in
 from wacampaigns.models import CampaignStatus
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +111,42 @@ def test_a_paused_campaign_is_not_claimed(simulator, campaign_for):
     assert report.claimed == 0
     assert simulator.messages() == []
     assert campaign.deliveries.filter(status=DeliveryStatus.QUEUED).count() == 3
+
+
+def test_an_api_send_goes_out_between_chunks_of_a_campaign_batch(simulator, campaign_for, settings, monkeypatch):
+    settings.SENDER_BATCH_SIZE = 100
+    campaign = launched(campaign_for(contacts=60))
+    campaign.sender.throughput_limit = 100  # chunks of 9 rows, about 0.1 s apart: the batch takes 0.6 s
+    campaign.sender.save()
+    api_rows = []
+    record = sender_module.attempts_record
+
+    def queue_an_api_send_after_the_first_chunk(chunk, **kwargs):
+        if not api_rows:
+            contact = opted_in()
+            api_rows.append(
+                factories.delivery(
+                    sender=campaign.sender,
+                    contact=contact,
+                    priority=0,
+                    template=campaign.sender.business_account.templates.get(name="spring_sale"),
+                    template_name="spring_sale",
+                    language="en_US",
+                    recipient=contact.phone,
+                    parameters=[
+                        {"type": "body", "parameters": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}]}
+                    ],
+                )
+            )
+        return record(chunk, **kwargs)
+
+    monkeypatch.setattr(sender_module, "attempts_record", queue_an_api_send_after_the_first_chunk)
+    report = Sender(phone_number_id=campaign.sender_id).run()
+
+    assert report.sent == 61
+    api_row = Delivery.objects.get(pk=api_rows[0].pk)
+    assert api_row.status == DeliveryStatus.ACCEPTED
+    campaign_rows = campaign.deliveries.all()
+    assert all(row.status == DeliveryStatus.ACCEPTED for row in campaign_rows)
+    # Sent before the batch it arrived in was done, not after it.
+    assert sum(row.attempted_at > api_row.attempted_at for row in campaign_rows) >= 9
