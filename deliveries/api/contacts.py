@@ -16,6 +16,7 @@ from contacts.services import contact_consent_record
 from contacts.suppression import phone_is_suppressed
 from deliveries.api.errors import ConsentRefused, ContactNotFound, InvalidPhoneNumber, PhoneNumberSuppressed
 from deliveries.api.models import ApiKey
+from wacampaigns.row_inserts import row_insert
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,8 @@ def _contact_insert(phone: str) -> Contact | None:
     ON CONFLICT DO NOTHING instead of a savepoint around an INSERT that may fail: two statements fewer per new
     contact of an API send.
     """
-    new = Contact(phone=phone)
-    fields = [field for field in Contact._meta.concrete_fields if not field.primary_key]
-    values = [field.get_db_prep_save(field.pre_save(new, add=True), connection) for field in fields]
-    table = connection.ops.quote_name(Contact._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT (phone) DO NOTHING RETURNING *"  # noqa: S608
-    return next(iter(Contact.objects.raw(sql, values)), None)
+    contact = Contact(phone=phone)
+    return contact if row_insert(contact, unless_taken="phone") else None
 
 
 def _contact_for_update(phone: str) -> tuple[Contact, bool]:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from deliveries.api.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 from deliveries.api.models import ApiKey, IdempotencyRecord
+from wacampaigns.row_inserts import row_insert
 
 KEY_MAX_LENGTH = 255
 
@@ -79,13 +80,15 @@ def idempotency_record(*, api_key: ApiKey, key: str, fingerprint: str, status: i
     """The request's last write, in its transaction; raises ConcurrentDuplicate when another request with the key
     committed first (no savepoint: the conflict ends the request's transaction anyway)."""
     try:
-        IdempotencyRecord.objects.create(
-            api_key=api_key,
-            key=key,
-            request_hash=fingerprint,
-            response_status=status,
-            response_body=body,
-            expires_at=timezone.now() + timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
+        row_insert(
+            IdempotencyRecord(
+                api_key=api_key,
+                key=key,
+                request_hash=fingerprint,
+                response_status=status,
+                response_body=body,
+                expires_at=timezone.now() + timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
+            )
         )
     except IntegrityError as err:
         raise ConcurrentDuplicate(key) from err

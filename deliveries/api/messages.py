@@ -49,6 +49,7 @@ from templates_app.rendering import (
     template_parameters,
 )
 from wacampaigns.models import BusinessAccount, PhoneNumber, SendingState, VariableSource
+from wacampaigns.row_inserts import row_insert
 from wacampaigns.sqlite_writes import sqlite_write_turn
 
 
@@ -222,7 +223,7 @@ def _queue(request: MessageRequest, reads: SendReads) -> Delivery:
     template = _template(reads.versions, request.template_name, request.language, contact)
     components = _components(template, request.parameters, contact)
     _consent_check(template, contact, phone)
-    return Delivery.objects.create(
+    delivery = Delivery(
         sender=reads.sender,
         contact=contact,
         priority=DeliveryPriority.TRANSACTIONAL,
@@ -234,6 +235,8 @@ def _queue(request: MessageRequest, reads: SendReads) -> Delivery:
         status=DeliveryStatus.QUEUED,
         not_before=timezone.now(),
     )
+    row_insert(delivery)
+    return delivery
 
 
 def _send_once(api_key: ApiKey, request: MessageRequest, idempotency_key: str | None, fingerprint: str) -> Replay:

@@ -3,12 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from contacts.models import ConsentKind, ConsentScope, ConsentSource, Contact, ErasedNumber, MarketingConsent
 from contacts.services import contact_consent_record
 from contacts.suppression import phone_number_hash
 from deliveries.api import lookups
+from deliveries.api.keys import api_key_create
 from deliveries.api.models import IdempotencyRecord
 from deliveries.models import Delivery, DeliveryPriority, DeliveryStatus
 from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
@@ -257,6 +259,57 @@ def test_a_repeat_replays_the_first_answer_even_when_the_request_would_now_be_re
     _error(other, 422, "idempotency_key_reused")
     assert Delivery.objects.count() == 1
     _error(api.post_json("/api/v1/messages", ORDER), 422, "contact_opted_out")
+
+
+def _tight_client(account, limit):
+    """A client of a new key allowed `limit` requests a minute; `client.send(body, **headers)` POSTs a message."""
+    _, plain = api_key_create(name="Tight", business_account=account, rate_limit_per_minute=limit)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    client.send = lambda body, **headers: client.post(
+        "/api/v1/messages", data=body, content_type="application/json", **headers
+    )
+    return client
+
+
+def test_a_send_past_the_rate_limit_answers_429_and_creates_nothing(account, utility_template):
+    client = _tight_client(account, 2)
+    assert client.send({**ORDER, "to": "+34612345670"}).status_code == 202
+    assert client.get("/api/v1/ping").status_code == 200  # one counter for every request of the key
+
+    limited = client.send(ORDER, HTTP_IDEMPOTENCY_KEY="k")
+
+    _error(limited, 429, "rate_limited")
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert Delivery.objects.count() == 1
+    assert not Contact.objects.filter(phone=PHONE).exists()
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_a_repeat_past_the_rate_limit_is_refused_not_replayed(account, utility_template):
+    client = _tight_client(account, 1)
+    assert client.send(ORDER, HTTP_IDEMPOTENCY_KEY="k").status_code == 202
+
+    _error(client.send(ORDER, HTTP_IDEMPOTENCY_KEY="k"), 429, "rate_limited")
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        ({**ORDER, "template": {"name": "nope"}}, {}, 422, "unknown_template"),  # refused by the send
+        ({**ORDER, "to": 12345}, {}, 422, "invalid_request"),  # refused by the schema, before the send
+        (ORDER, {"HTTP_IDEMPOTENCY_KEY": "x" * 256}, 422, "invalid_idempotency_key"),  # refused by the view
+    ],
+)
+def test_refused_sends_and_replays_count_against_the_rate_limit(account, utility_template, refused):
+    body, headers, status, code = refused
+    client = _tight_client(account, 3)
+    _error(client.send(body, **headers), status, code)
+    assert client.send(ORDER, HTTP_IDEMPOTENCY_KEY="k").status_code == 202
+    assert client.send(ORDER, HTTP_IDEMPOTENCY_KEY="k").status_code == 202  # a replay
+
+    _error(client.send({**ORDER, "to": "+34612345670"}), 429, "rate_limited")
+    assert Delivery.objects.count() == 1
 
 
 def test_template_changes_reach_sends_through_the_per_process_cache(api, utility_template, monkeypatch):
