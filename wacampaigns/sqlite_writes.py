@@ -16,17 +16,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 POLL_SECONDS = 0.0002
 
 _local = threading.local()
 
 
-def _turn_file() -> int | None:
+def _turn_file(database) -> int | None:
     """This thread's descriptor of the turn file (flock excludes other descriptors, so one per thread)."""
-    name = str(connection.settings_dict.get("NAME") or "")
-    if connection.vendor != "sqlite" or not name or ":memory:" in name or "mode=memory" in name:
+    name = str(database.settings_dict.get("NAME") or "")
+    if not name or ":memory:" in name or "mode=memory" in name:
         return None
     if getattr(_local, "name", None) != name:
         if getattr(_local, "fd", None) is not None:
@@ -38,10 +38,12 @@ def _turn_file() -> int | None:
 @contextmanager
 def sqlite_write_turn() -> Iterator[None]:
     """Around a short write transaction on SQLite (nothing elsewhere, nor inside an open transaction)."""
-    fd = None if connection.in_atomic_block else _turn_file()
+    # One look-up of the thread's connection (each attribute read through `django.db.connection` is one).
+    database = connections[DEFAULT_DB_ALIAS]
+    fd = None if database.vendor != "sqlite" or database.in_atomic_block else _turn_file(database)
     held = False
     if fd is not None:
-        deadline = time.monotonic() + float(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5))
+        deadline = time.monotonic() + float(database.settings_dict.get("OPTIONS", {}).get("timeout", 5))
         while not held:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -63,22 +63,47 @@ def _insert_sql(alias: str, rows: int) -> str:
     return f"INSERT INTO {quote(WebhookEvent._meta.db_table)} ({columns}) VALUES {values}"  # noqa: S608
 
 
-def _insert_cursor(database):
-    """A cursor on the open (or a new) connection, without the health check `database.cursor()` makes first.
+_thread_cursors = threading.local()
 
-    On PostgreSQL it binds the parameters on the server: the default client-side binding quotes the raw body
-    in Python, and the statement is prepared on the server (settings.DATABASE_PREPARED_STATEMENTS). Wrapped
-    like Django's own cursors, so query logging and execute wrappers still see it.
+
+def _server_bound_cursor(database):
+    """This thread's psycopg cursor that binds on the server, made once per connection.
+
+    The default client-side binding quotes the raw body in Python, and a server-bound statement is prepared
+    on the server (settings.DATABASE_PREPARED_STATEMENTS). A new cursor per POST, run through Django's cursor
+    wrapper, cost a third of the INSERT's client CPU (about 150 µs against 110 µs per INSERT, measured in one
+    process against a loopback PostgreSQL).
+    """
+    connection = database.connection
+    cached = getattr(_thread_cursors, "pair", None)
+    if cached is None or cached[0] is not connection:
+        import psycopg
+
+        cached = _thread_cursors.pair = (connection, psycopg.Cursor(connection))
+    return cached[1]
+
+
+def _execute(database, sql: str, params: list) -> None:
+    """The INSERT on the open (or a new) connection, without the health check `database.cursor()` makes first.
+
+    When queries are logged or execute wrappers are installed (debugging, tests), through a cursor wrapped like
+    Django's own, so they still see it; otherwise straight on the thread's cursor (PostgreSQL).
     """
     database.ensure_connection()
-    with database.wrap_database_errors:
-        if database.vendor == "postgresql":
-            import psycopg
-
-            cursor = psycopg.Cursor(database.connection)
-        else:
-            cursor = database.create_cursor()
-    return database.make_debug_cursor(cursor) if database.queries_logged else database.make_cursor(cursor)
+    postgresql = database.vendor == "postgresql"
+    with sqlite_write_turn():
+        if postgresql and not (database.queries_logged or database.execute_wrappers):
+            with database.wrap_database_errors:
+                _server_bound_cursor(database).execute(sql, params)
+            return
+        with database.wrap_database_errors:
+            cursor = _server_bound_cursor(database) if postgresql else database.create_cursor()
+        wrapped = database.make_debug_cursor(cursor) if database.queries_logged else database.make_cursor(cursor)
+        try:
+            wrapped.execute(sql, params)
+        finally:
+            if not postgresql:
+                cursor.close()
 
 
 def _rows_insert(rows: list[_QueuedRow]) -> None:
@@ -87,8 +112,7 @@ def _rows_insert(rows: list[_QueuedRow]) -> None:
     sql = _insert_sql(DEFAULT_DB_ALIAS, len(rows))
     params = [value for row in rows for value in row.params]
     try:
-        with sqlite_write_turn(), _insert_cursor(database) as cursor:
-            cursor.execute(sql, params)
+        _execute(database, sql, params)
     except (OperationalError, InterfaceError):
         if database.in_atomic_block or database.is_usable():
             raise
@@ -97,8 +121,7 @@ def _rows_insert(rows: list[_QueuedRow]) -> None:
         # applies duplicates idempotently, as it does Meta's own redeliveries.
         logger.warning("Webhook INSERT on a dropped database connection; retrying on a new one")
         database.close()
-        with sqlite_write_turn(), _insert_cursor(database) as cursor:
-            cursor.execute(sql, params)
+        _execute(database, sql, params)
 
 
 def _lead() -> None:
