@@ -39,6 +39,7 @@ demo: install .env
 
 test: install-dev system-packages
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
@@ -51,6 +52,7 @@ test-postgres: install-dev
 
 lint: install-dev
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Each prints one JSON object with its figures and the baseline measured in the same run (bench/*_site.py and
 # *_urls.py are helpers of webhook_ingest, not benchmarks).

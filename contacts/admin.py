@@ -92,9 +92,7 @@ class ContactAdmin(LargeTableAdmin):
 
     @admin.action(description="Export selected contacts (XLSX)", permissions=["view"])
     def export_xlsx(self, request, queryset):
-        return self._export(
-            queryset, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
+        return self._export(queryset, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     @admin.action(description="GDPR: export everything held about the selected contact (JSON)", permissions=["view"])
     def gdpr_export(self, request, queryset):
@@ -120,8 +118,17 @@ class ContactAdmin(LargeTableAdmin):
 class ContactImportAdmin(LargeTableAdmin):
     """Upload a file (the add form); its page shows progress, the preview and row errors, and the choice."""
 
-    list_display = ["id", "original_name", "status", "rows_read", "rows_valid", "rows_invalid", "phones_merged",
-                    "created_by", "created_at"]
+    list_display = [
+        "id",
+        "original_name",
+        "status",
+        "rows_read",
+        "rows_valid",
+        "rows_invalid",
+        "phones_merged",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["status"]
     ordering = ["-id"]
     fields = ["file", "default_country", "consent_source", "tag_names"]
@@ -133,10 +140,27 @@ class ContactImportAdmin(LargeTableAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return self.fields
-        return ["original_name", "status", "failure", "default_country", "consent_source", "tag_names",
-                "rows_read", "rows_valid", "rows_invalid", "phones_to_merge", "phones_merged", "contacts_created",
-                "contacts_updated", "opt_ins_recorded", "opt_outs_recorded", "opt_ins_refused", "created_by",
-                "created_at", "finished_at"]
+        return [
+            "original_name",
+            "status",
+            "failure",
+            "default_country",
+            "consent_source",
+            "tag_names",
+            "rows_read",
+            "rows_valid",
+            "rows_invalid",
+            "phones_to_merge",
+            "phones_merged",
+            "contacts_created",
+            "contacts_updated",
+            "opt_ins_recorded",
+            "opt_outs_recorded",
+            "opt_ins_refused",
+            "created_by",
+            "created_at",
+            "finished_at",
+        ]
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -177,8 +201,10 @@ class ContactImportAdmin(LargeTableAdmin):
             contact_import = contact_import_confirm(contact_import=contact_import)
             if contact_import.phones_to_merge <= INLINE_MAX_PHONES:
                 contact_import_merge(contact_import=contact_import)
-                self.message_user(request, f"Imported: {contact_import.contacts_created} new, "
-                                           f"{contact_import.contacts_updated} updated.")
+                self.message_user(
+                    request,
+                    f"Imported: {contact_import.contacts_created} new, {contact_import.contacts_updated} updated.",
+                )
             else:
                 contact_import_merge_enqueue(contact_import)
                 self.message_user(request, "Importing in the background; this page shows the progress.")
@@ -194,15 +220,19 @@ class ContactImportAdmin(LargeTableAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         contact_import = get_object_or_404(ContactImport, pk=object_id)
-        running = contact_import.status in (ContactImportStatus.UPLOADED, ContactImportStatus.STAGING,
-                                            ContactImportStatus.MERGING)
+        running = contact_import.status in (
+            ContactImportStatus.UPLOADED,
+            ContactImportStatus.STAGING,
+            ContactImportStatus.MERGING,
+        )
         extra_context = {
             **(extra_context or {}),
             "import": contact_import,
             "running": running,
             "row_errors": contact_import_errors(contact_import=contact_import),
             "preview_rows": contact_import_preview(contact_import=contact_import)
-            if contact_import.status == ContactImportStatus.PREVIEW else [],
+            if contact_import.status == ContactImportStatus.PREVIEW
+            else [],
             "duplicates": contact_import_duplicates(contact_import=contact_import),
             "can_decide": contact_import.status == ContactImportStatus.PREVIEW and self.has_add_permission(request),
         }

@@ -32,17 +32,20 @@ def contacts_export(queryset, *, file_format: str) -> bytes:
         raise UnknownExportFormat(file_format)
     queryset = queryset.order_by("id")
     dataset = ContactResource().export(queryset.prefetch_related("tags"))
-    attribute_keys = sorted({key for attributes in queryset.values_list("attributes", flat=True).iterator()
-                             for key in (attributes or {})})
+    attribute_keys = sorted(
+        {key for attributes in queryset.values_list("attributes", flat=True).iterator() for key in (attributes or {})}
+    )
     rows = []
     phone_index = dataset.headers.index("phone")
     for row, attributes in zip(dataset, queryset.values_list("attributes", flat=True), strict=True):
         values = [*row, *((attributes or {}).get(key, "") for key in attribute_keys)]
         values = ["" if value is None else value for value in values]
-        rows.append([
-            value if file_format == "xlsx" and index == phone_index else cell_neutralize(value)
-            for index, value in enumerate(values)
-        ])
+        rows.append(
+            [
+                value if file_format == "xlsx" and index == phone_index else cell_neutralize(value)
+                for index, value in enumerate(values)
+            ]
+        )
     headers = [*dataset.headers, *attribute_keys]
     result = tablib.Dataset(*rows, headers=[cell_neutralize(header) for header in headers])
     exported = result.export(file_format)
@@ -51,5 +54,3 @@ def contacts_export(queryset, *, file_format: str) -> bytes:
 
 def contacts_export_filename(file_format: str) -> str:
     return f"contacts.{file_format}"
-
-

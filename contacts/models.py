@@ -59,11 +59,19 @@ class Contact(models.Model):
     # Users with a WhatsApp username may reach us with no phone number, only a business-scoped user id.
     phone = models.CharField(max_length=20, null=True, blank=True, unique=True, help_text="E.164, e.g. +14155550123")
     wa_id = models.CharField(
-        "WhatsApp id", max_length=32, null=True, blank=True, unique=True,
+        "WhatsApp id",
+        max_length=32,
+        null=True,
+        blank=True,
+        unique=True,
         help_text="The id Meta reports for this user; it can differ from the phone (Brazil, Mexico).",
     )
     business_user_id = models.CharField(
-        "business-scoped user id", max_length=128, null=True, blank=True, unique=True,
+        "business-scoped user id",
+        max_length=128,
+        null=True,
+        blank=True,
+        unique=True,
         help_text="Meta's business-scoped user id (BSUID), e.g. US.13491208655302741918.",
     )
     username = models.CharField(max_length=64, blank=True)
@@ -81,9 +89,7 @@ class Contact(models.Model):
     # Every consent event changes the marketing state, so this is also the time of the latest event.
     marketing_consent_at = models.DateTimeField(null=True, blank=True, editable=False)
     opted_out_of_all_at = models.DateTimeField(null=True, blank=True, editable=False)
-    opted_out_of_all_source = models.CharField(
-        max_length=24, choices=ConsentSource.choices, blank=True, editable=False
-    )
+    opted_out_of_all_source = models.CharField(max_length=24, choices=ConsentSource.choices, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -190,7 +196,9 @@ class ContactImport(models.Model):
         max_length=2, blank=True, help_text="ISO country for numbers written without a country code, e.g. ES."
     )
     consent_source = models.CharField(
-        max_length=24, choices=ConsentSource.choices, blank=True,
+        max_length=24,
+        choices=ConsentSource.choices,
+        blank=True,
         help_text="When set, every row without its own consent column is recorded as opted in from this source.",
     )
     tag_names = models.CharField(max_length=255, blank=True, help_text="Tags added to every imported contact.")

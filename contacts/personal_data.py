@@ -72,14 +72,22 @@ def text_names_contact(text: str, contact: Contact) -> bool:
 
 def _profile(contact: Contact) -> dict:
     return {
-        "id": contact.pk, "phone": contact.phone, "wa_id": contact.wa_id,
-        "business_user_id": contact.business_user_id, "username": contact.username, "name": contact.name,
-        "language": contact.language, "attributes": contact.attributes,
+        "id": contact.pk,
+        "phone": contact.phone,
+        "wa_id": contact.wa_id,
+        "business_user_id": contact.business_user_id,
+        "username": contact.username,
+        "name": contact.name,
+        "language": contact.language,
+        "attributes": contact.attributes,
         "tags": list(contact.tags.values_list("name", flat=True)),
-        "marketing_consent": contact.marketing_consent, "marketing_consent_source": contact.marketing_consent_source,
-        "marketing_consent_at": contact.marketing_consent_at, "opted_out_of_all_at": contact.opted_out_of_all_at,
+        "marketing_consent": contact.marketing_consent,
+        "marketing_consent_source": contact.marketing_consent_source,
+        "marketing_consent_at": contact.marketing_consent_at,
+        "opted_out_of_all_at": contact.opted_out_of_all_at,
         "opted_out_of_all_source": contact.opted_out_of_all_source,
-        "created_at": contact.created_at, "updated_at": contact.updated_at,
+        "created_at": contact.created_at,
+        "updated_at": contact.updated_at,
     }
 
 
@@ -143,8 +151,17 @@ def contact_personal_data_export(*, contact: Contact) -> dict:
             )
         ),
         "import_rows": list(
-            _import_rows(contact).values("contact_import_id", "row_number", "name", "language", "tag_names",
-                                         "attributes", "consent_kind", "consent_at", "error")
+            _import_rows(contact).values(
+                "contact_import_id",
+                "row_number",
+                "name",
+                "language",
+                "tag_names",
+                "attributes",
+                "consent_kind",
+                "consent_at",
+                "error",
+            )
         ),
     }
     for holder in personal_data_holders():
@@ -168,7 +185,9 @@ def contact_erase(*, contact: Contact, erased_by=None) -> dict[str, int]:
         contact_import.file.delete(save=False)
         contact_import.rows.all().delete()
         ContactImport.objects.filter(pk=contact_import.pk).update(
-            file="", status=ContactImportStatus.FAILED, finished_at=timezone.now(),
+            file="",
+            status=ContactImportStatus.FAILED,
+            finished_at=timezone.now(),
             failure="The file was removed because it named a contact whose data was erased (GDPR); upload it again.",
         )
     counts["import_files"] = len(files)

@@ -29,14 +29,23 @@ class ContactResource(resources.ModelResource):
     marketing_consent_at = fields.Field(
         attribute="marketing_consent_at", column_name="marketing_consent_at", readonly=True
     )
-    opted_out_of_all_at = fields.Field(attribute="opted_out_of_all_at", column_name="opted_out_of_all_at",
-                                       readonly=True)
+    opted_out_of_all_at = fields.Field(
+        attribute="opted_out_of_all_at", column_name="opted_out_of_all_at", readonly=True
+    )
 
     class Meta:
         model = Contact
         import_id_fields = ("phone",)
-        fields = ("phone", "name", "language", "tags", "marketing_consent", "marketing_consent_source",
-                  "marketing_consent_at", "opted_out_of_all_at")
+        fields = (
+            "phone",
+            "name",
+            "language",
+            "tags",
+            "marketing_consent",
+            "marketing_consent_source",
+            "marketing_consent_at",
+            "opted_out_of_all_at",
+        )
         export_order = fields
 
     def __init__(self, *, default_country: str = "", consent_source: str = "", **kwargs):
@@ -66,5 +75,10 @@ class ContactResource(resources.ModelResource):
             instance.tags.add(tag)
         opted_in = str(row.get("opted_in") or "").lower() in {"yes", "y", "true", "1"}
         if (opted_in or self.consent_source) and instance.marketing_consent == MarketingConsent.UNKNOWN:
-            contact_consent_record(contact=instance, kind=ConsentKind.OPT_IN, scope=ConsentScope.MARKETING,
-                                   source=self.consent_source or ConsentSource.IMPORT, evidence="import")
+            contact_consent_record(
+                contact=instance,
+                kind=ConsentKind.OPT_IN,
+                scope=ConsentScope.MARKETING,
+                source=self.consent_source or ConsentSource.IMPORT,
+                evidence="import",
+            )

@@ -36,8 +36,13 @@ def _guarded(view):
 def opt_out(request, contact, token):
     if request.method == "POST":
         scope = ConsentScope.ALL if request.POST.get("scope") == ConsentScope.ALL else ConsentScope.MARKETING
-        contact_consent_record(contact=contact, kind=ConsentKind.OPT_OUT, scope=scope, source=ConsentSource.LINK_PAGE,
-                               evidence=f"opt-out link page ({scope})")
+        contact_consent_record(
+            contact=contact,
+            kind=ConsentKind.OPT_OUT,
+            scope=scope,
+            source=ConsentSource.LINK_PAGE,
+            evidence=f"opt-out link page ({scope})",
+        )
         return HttpResponseRedirect(reverse("contacts:opt_out_done", kwargs={"token": token}))
     return _page(request, "confirm", contact=contact)
 
@@ -47,7 +52,12 @@ def opt_out(request, contact, token):
 def opt_out_done(request, contact, token):
     if request.method == "POST":
         if contact.marketing_consent == MarketingConsent.OPTED_OUT:
-            contact_consent_record(contact=contact, kind=ConsentKind.OPT_IN, scope=ConsentScope.ALL,
-                                   source=ConsentSource.LINK_PAGE, evidence="re-subscribed on the opt-out link page")
+            contact_consent_record(
+                contact=contact,
+                kind=ConsentKind.OPT_IN,
+                scope=ConsentScope.ALL,
+                source=ConsentSource.LINK_PAGE,
+                evidence="re-subscribed on the opt-out link page",
+            )
         return _page(request, "resubscribed", contact=contact)
     return _page(request, "done", contact=contact)

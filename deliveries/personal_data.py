@@ -21,10 +21,27 @@ def _deliveries(contact: Contact):
 
 def _deliveries_export(contact: Contact) -> list[dict]:
     return list(
-        _deliveries(contact).order_by("id").values(
-            "id", "campaign_id", "template_name", "language", "recipient", "parameters", "status", "wamid",
-            "created_at", "sent_at", "delivered_at", "read_at", "failed_at", "error_code", "error_title",
-            "error_details", "skip_reason", "skip_details",
+        _deliveries(contact)
+        .order_by("id")
+        .values(
+            "id",
+            "campaign_id",
+            "template_name",
+            "language",
+            "recipient",
+            "parameters",
+            "status",
+            "wamid",
+            "created_at",
+            "sent_at",
+            "delivered_at",
+            "read_at",
+            "failed_at",
+            "error_code",
+            "error_title",
+            "error_details",
+            "skip_reason",
+            "skip_details",
         )
     )
 
@@ -69,9 +86,22 @@ def _inbound_messages(contact: Contact):
 
 def _inbound_messages_export(contact: Contact) -> list[dict]:
     return list(
-        _inbound_messages(contact).order_by("sent_at", "id").values(
-            "id", "wamid", "from_phone", "from_user_id", "profile_name", "message_type", "text", "payload",
-            "context_wamid", "in_reply_to_id", "sent_at", "received_at", "webhook_event_id",
+        _inbound_messages(contact)
+        .order_by("sent_at", "id")
+        .values(
+            "id",
+            "wamid",
+            "from_phone",
+            "from_user_id",
+            "profile_name",
+            "message_type",
+            "text",
+            "payload",
+            "context_wamid",
+            "in_reply_to_id",
+            "sent_at",
+            "received_at",
+            "webhook_event_id",
         )
     )
 

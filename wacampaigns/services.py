@@ -74,7 +74,10 @@ def business_account_stop_sending(*, business_account: BusinessAccount, reason: 
 # at call time from `deliveries.sending.controls`, so that this module loads before it.
 
 LAUNCHABLE_STATUSES = (
-    CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.COMPLETED, CampaignStatus.CANCELLED
+    CampaignStatus.DRAFT,
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.COMPLETED,
+    CampaignStatus.CANCELLED,
 )
 LAUNCH_SCHEDULE_PREFIX = "campaign launch "
 
@@ -112,9 +115,16 @@ def campaign_launch(*, campaign: Campaign, launched_by=None) -> Campaign:
         raise CampaignActionRefused("; ".join(refusals))
     now = timezone.now()
     changes = {
-        "status": CampaignStatus.LAUNCHING, "launched_at": now, "launched_by": launched_by, "pause_reason": "",
-        "completed_at": None, "audience_cursor": 0, "audience_materialized_at": None, "audience_size": None,
-        "materializer_lease_until": None, "updated_at": now,
+        "status": CampaignStatus.LAUNCHING,
+        "launched_at": now,
+        "launched_by": launched_by,
+        "pause_reason": "",
+        "completed_at": None,
+        "audience_cursor": 0,
+        "audience_materialized_at": None,
+        "audience_size": None,
+        "materializer_lease_until": None,
+        "updated_at": now,
     }
     Campaign.objects.filter(pk=locked.pk).update(**changes)
     _schedule_delete(locked)
@@ -142,13 +152,19 @@ def campaign_schedule(*, campaign: Campaign, at, scheduled_by=None) -> Campaign:
     refusals = _launch_refusals(campaign)
     if refusals:
         raise CampaignActionRefused("; ".join(refusals))
-    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SCHEDULED, scheduled_at=at,
-                                                   updated_at=timezone.now())
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=CampaignStatus.SCHEDULED, scheduled_at=at, updated_at=timezone.now()
+    )
     campaign.status, campaign.scheduled_at = CampaignStatus.SCHEDULED, at
     Schedule.objects.update_or_create(
         name=f"{LAUNCH_SCHEDULE_PREFIX}{campaign.pk}",
-        defaults={"func": "wacampaigns.tasks.campaign_launch_scheduled", "args": repr((campaign.pk,)),
-                  "schedule_type": Schedule.ONCE, "next_run": at, "repeats": 1},
+        defaults={
+            "func": "wacampaigns.tasks.campaign_launch_scheduled",
+            "args": repr((campaign.pk,)),
+            "schedule_type": Schedule.ONCE,
+            "next_run": at,
+            "repeats": 1,
+        },
     )
     return campaign
 
@@ -213,8 +229,9 @@ def campaign_retry_failed(*, campaign: Campaign) -> int:
         raise CampaignActionRefused(f"a {campaign.get_status_display().lower()} campaign has nothing to retry")
     count = rows_retry_failed(campaign=campaign)
     if count and campaign.status == CampaignStatus.COMPLETED:
-        Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.RUNNING, completed_at=None,
-                                                       updated_at=timezone.now())
+        Campaign.objects.filter(pk=campaign.pk).update(
+            status=CampaignStatus.RUNNING, completed_at=None, updated_at=timezone.now()
+        )
         campaign.status = CampaignStatus.RUNNING
     if count:
         senders_start(phone_number=campaign.sender)

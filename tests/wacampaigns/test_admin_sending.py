@@ -27,8 +27,9 @@ def test_the_preflight_page_counts_the_audience_and_its_exclusions(staff, campai
     campaign = campaign_for(contacts=4)
     tag = campaign.include_tags.get()
     leaver = tag.contacts.first()
-    contact_consent_record(contact=leaver, kind=ConsentKind.OPT_OUT, scope=ConsentScope.MARKETING,
-                           source=ConsentSource.KEYWORD)
+    contact_consent_record(
+        contact=leaver, kind=ConsentKind.OPT_OUT, scope=ConsentScope.MARKETING, source=ConsentSource.KEYWORD
+    )
     factories.contact(phone="+12025550123").tags.add(tag)  # never opted in
 
     page = staff.get(reverse("admin:wacampaigns_campaign_launch", args=[campaign.pk]))
@@ -48,8 +49,13 @@ def test_the_preflight_refuses_an_unapproved_template_and_warns_over_the_tier(st
     account = campaign.sender.business_account
     account.messaging_limit_tier = "TIER_250"
     account.save()
-    factories.delivery(sender=campaign.sender, recipient="+34600000000", accepted_at="2099-01-01T00:00:00Z",
-                       status=DeliveryStatus.ACCEPTED, wamid="wamid.x")
+    factories.delivery(
+        sender=campaign.sender,
+        recipient="+34600000000",
+        accepted_at="2099-01-01T00:00:00Z",
+        status=DeliveryStatus.ACCEPTED,
+        wamid="wamid.x",
+    )
     preflight = staff.get(reverse("admin:wacampaigns_campaign_launch", args=[campaign.pk])).context["preflight"]
     assert preflight.can_launch
     assert preflight.unique_recipients_24h == 1
