@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from deliveries.api.errors import InvalidApiKey, RateLimited, RevokedApiKey
@@ -76,23 +76,50 @@ def api_key_authenticate(key: str) -> ApiKey:
 def api_key_rate_limit_take(api_key: ApiKey) -> None:
     """Counts one request in the key's current minute; raises RateLimited (with the seconds to wait) past the limit.
 
-    The counter lives in the cache every web process shares (the database cache, or Redis when configured).
+    The count is shared by every web process: Redis's atomic INCR when Redis is configured, otherwise a row per
+    key and minute counted by one atomic upsert (the database cache's `incr` reads then writes, so concurrent
+    requests on PostgreSQL overwrote each other's counts, and each count also paid the cache's cull COUNT(*)).
     """
     limit = api_key.rate_limit_per_minute or settings.API_RATE_LIMIT_PER_MINUTE
     if limit <= 0:
         return
     now = time.time()
-    window = int(now // RATE_WINDOW_SECONDS)
-    counter = f"api-rate:{api_key.pk}:{window}"
-    # incr first: the counter exists for all but the first request of a minute, and a failed add costs a write.
-    with sqlite_write_turn():
-        try:
-            count = cache.incr(counter)
-        except ValueError:  # the minute's first request (or another request's add won the race: count on it)
-            count = 1 if cache.add(counter, 1, timeout=RATE_WINDOW_SECONDS * 2) else cache.incr(counter)
+    minute = int(now // RATE_WINDOW_SECONDS)
+    if settings.REDIS_URL:
+        count = _count_in_cache(api_key.pk, minute)
+    else:
+        with sqlite_write_turn():
+            count = _count_in_table(api_key.pk, minute)
     if count > limit:
-        retry_after = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
+        retry_after = max(1, math.ceil((minute + 1) * RATE_WINDOW_SECONDS - now))
         raise RateLimited(
             f"More than {limit} requests this minute for this key: retry after {retry_after} s.",
             retry_after=retry_after,
         )
+
+
+def _count_in_cache(api_key_id: int, minute: int) -> int:
+    counter = f"api-rate:{api_key_id}:{minute}"
+    # incr first: the counter exists for all but the first request of a minute, and a failed add costs a write.
+    try:
+        return cache.incr(counter)
+    except ValueError:  # the minute's first request (or another request's add won the race: count on it)
+        return 1 if cache.add(counter, 1, timeout=RATE_WINDOW_SECONDS * 2) else cache.incr(counter)
+
+
+# One statement, atomic on both databases (ON CONFLICT … RETURNING: PostgreSQL ≥ 9.5, SQLite ≥ 3.35).
+_COUNT_SQL = (
+    'INSERT INTO "deliveries_apikeyrequestcount" ("api_key_id", "minute", "count") VALUES (%s, %s, 1) '
+    'ON CONFLICT ("api_key_id", "minute") DO UPDATE SET "count" = "deliveries_apikeyrequestcount"."count" + 1 '
+    'RETURNING "count"'
+)
+_PRUNE_SQL = 'DELETE FROM "deliveries_apikeyrequestcount" WHERE "api_key_id" = %s AND "minute" < %s'
+
+
+def _count_in_table(api_key_id: int, minute: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNT_SQL, [api_key_id, minute])
+        (count,) = cursor.fetchone()
+        if count == 1:  # the key's first request this minute: only the previous minute may still be counted in
+            cursor.execute(_PRUNE_SQL, [api_key_id, minute - 1])
+    return count

@@ -1,4 +1,5 @@
-"""Models of the integration API: keys, idempotency records, event subscriptions, the event outbox and its log."""
+"""Models of the integration API: keys and their request counts, idempotency records, event subscriptions, the
+event outbox and its log."""
 
 from django.conf import settings
 from django.db import models
@@ -11,6 +12,7 @@ __all__ = [
     "ApiEvent",
     "ApiEventKind",
     "ApiKey",
+    "ApiKeyRequestCount",
     "EventDeliveryAttempt",
     "EventDeliveryOutcome",
     "EventSubscription",
@@ -44,6 +46,25 @@ class ApiKey(models.Model):
 
     def __str__(self):
         return f"{self.name} (wac_{self.prefix}_…)"
+
+
+class ApiKeyRequestCount(models.Model):
+    """A key's requests in one minute, for its rate limit (without Redis): one row per key and minute.
+
+    Counted by one atomic upsert per request (`keys.api_key_rate_limit_take`), so concurrent requests never
+    overwrite each other's counts; a key's rows older than the previous minute are deleted as it starts a minute.
+    """
+
+    # The unique (api_key, minute) index serves look-ups by key: a second index would be one more write per count.
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="request_counts", db_index=False)
+    minute = models.PositiveIntegerField(help_text="Minutes since the Unix epoch.")
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "minute"], name="api_key_request_count_unique")]
+
+    def __str__(self):
+        return f"{self.api_key_id} @ {self.minute}: {self.count}"
 
 
 class IdempotencyRecord(models.Model):

@@ -11,7 +11,7 @@ from tests import factories
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(db):
-    # Rate-limit counters live in the cache, which is not rolled back with the test transaction.
+    # The cache (the API's rate-limit counts with Redis, the opt-out pages' limits) is not rolled back with the test.
     from django.core.management import call_command
 
     call_command("createcachetable", verbosity=0)

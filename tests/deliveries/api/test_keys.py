@@ -2,12 +2,18 @@
 
 import hashlib
 import re
+import types
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 
-from deliveries.api.keys import api_key_create, api_key_revoke
-from deliveries.api.models import ApiKey
+from deliveries.api import keys
+from deliveries.api.errors import RateLimited
+from deliveries.api.keys import api_key_create, api_key_rate_limit_take, api_key_revoke
+from deliveries.api.models import ApiKey, ApiKeyRequestCount
 
 
 def _code(response):
@@ -63,6 +69,62 @@ def test_rate_limit_answers_429_with_retry_after(account):
     assert limited.json()["details"]["retry_after_seconds"] == int(limited["Retry-After"])
     # Per key: another key is not affected.
     assert Client(HTTP_AUTHORIZATION=f"Bearer {other_plain}").get("/api/v1/ping").status_code == 200
+
+
+def _clock_at(monkeypatch, minute: int) -> None:
+    """Every count lands in `minute` (a minute number), whenever the test runs."""
+    monkeypatch.setattr(keys, "time", types.SimpleNamespace(time=lambda: minute * keys.RATE_WINDOW_SECONDS + 30.0))
+
+
+THREADS = 8
+COUNTS_PER_THREAD = 25
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers race on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_of_a_key_are_each_counted(account, monkeypatch):
+    total = THREADS * COUNTS_PER_THREAD
+    api_key, _ = api_key_create(name="Busy", business_account=account, rate_limit_per_minute=total)
+    _clock_at(monkeypatch, 29_000_000)
+
+    def count_requests() -> int:
+        try:
+            refused = 0
+            for _ in range(COUNTS_PER_THREAD):
+                try:
+                    api_key_rate_limit_take(api_key)
+                except RateLimited:
+                    refused += 1
+            return refused
+        finally:
+            connection.close()  # this thread's connection
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        refused = sum(pool.map(lambda _: count_requests(), range(THREADS)))
+
+    assert refused == 0
+    # Exactly `total` counted: the next request is the first one past the limit.
+    with pytest.raises(RateLimited):
+        api_key_rate_limit_take(api_key)
+
+
+def test_a_key_starting_a_minute_deletes_its_counts_older_than_the_previous_minute(account, monkeypatch):
+    api_key, _ = api_key_create(name="Steady", business_account=account)
+    other_key, _ = api_key_create(name="Idle", business_account=account)
+    for minute in (100, 101, 101):
+        _clock_at(monkeypatch, minute)
+        api_key_rate_limit_take(api_key)
+    api_key_rate_limit_take(other_key)
+
+    _clock_at(monkeypatch, 102)
+    api_key_rate_limit_take(api_key)
+    api_key_rate_limit_take(api_key)
+
+    assert sorted(ApiKeyRequestCount.objects.values_list("api_key_id", "minute", "count")) == [
+        (api_key.pk, 101, 2),
+        (api_key.pk, 102, 2),
+        (other_key.pk, 101, 1),
+    ]
 
 
 def test_admin_creates_a_key_shown_once_and_revokes_it(account):
