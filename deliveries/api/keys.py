@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from deliveries.api.errors import InvalidApiKey, RateLimited, RevokedApiKey
-from deliveries.api.models import ApiKey
+from deliveries.api.models import ApiKey, ApiKeyRequestCount
 from wacampaigns.models import BusinessAccount
 from wacampaigns.sqlite_writes import sqlite_write_turn
 
@@ -108,18 +108,17 @@ def _count_in_cache(api_key_id: int, minute: int) -> int:
 
 
 # One statement, atomic on both databases (ON CONFLICT … RETURNING: PostgreSQL ≥ 9.5, SQLite ≥ 3.35).
+_COUNTS = ApiKeyRequestCount._meta.db_table
 _COUNT_SQL = (
-    'INSERT INTO "deliveries_apikeyrequestcount" ("api_key_id", "minute", "count") VALUES (%s, %s, 1) '
-    'ON CONFLICT ("api_key_id", "minute") DO UPDATE SET "count" = "deliveries_apikeyrequestcount"."count" + 1 '
-    'RETURNING "count"'
+    f'INSERT INTO "{_COUNTS}" ("api_key_id", "minute", "count") VALUES (%s, %s, 1) '  # noqa: S608
+    f'ON CONFLICT ("api_key_id", "minute") DO UPDATE SET "count" = "{_COUNTS}"."count" + 1 RETURNING "count"'
 )
-_PRUNE_SQL = 'DELETE FROM "deliveries_apikeyrequestcount" WHERE "api_key_id" = %s AND "minute" < %s'
 
 
 def _count_in_table(api_key_id: int, minute: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_COUNT_SQL, [api_key_id, minute])
         (count,) = cursor.fetchone()
-        if count == 1:  # the key's first request this minute: only the previous minute may still be counted in
-            cursor.execute(_PRUNE_SQL, [api_key_id, minute - 1])
+    if count == 1:  # the key's first request this minute: only the previous minute may still be counted in
+        ApiKeyRequestCount.objects.filter(api_key_id=api_key_id, minute__lt=minute - 1).delete()
     return count
