@@ -2,12 +2,11 @@
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from contacts.models import Contact, OptOutPageRequestCount
+from wacampaigns.minute_counts import minute_count_in_cache, minute_count_in_table
 from wacampaigns.sqlite_writes import sqlite_write_turn
 
 _SALT = "contacts.opt-out"
@@ -63,33 +62,15 @@ def rate_limit_exceeded(request) -> bool:
     address = client_address(request)[:64]
     minute = _minute()
     if settings.REDIS_URL:
-        count = _count_in_cache(address, minute)
+        count = minute_count_in_cache(f"opt-out-rate:{address}:{minute}", timeout=120)
     else:
         with sqlite_write_turn():
             count = _count_in_table(address, minute)
     return count > settings.OPT_OUT_RATE_LIMIT_PER_MINUTE
 
 
-def _count_in_cache(address: str, minute: int) -> int:
-    counter = f"opt-out-rate:{address}:{minute}"
-    try:
-        return cache.incr(counter)
-    except ValueError:  # the minute's first request (or another request's add won the race: count on it)
-        return 1 if cache.add(counter, 1, timeout=120) else cache.incr(counter)
-
-
-# One statement, atomic on both databases (ON CONFLICT … RETURNING: PostgreSQL ≥ 9.5, SQLite ≥ 3.35).
-_COUNTS = OptOutPageRequestCount._meta.db_table
-_COUNT_SQL = (
-    f'INSERT INTO "{_COUNTS}" ("minute", "client_address", "count") VALUES (%s, %s, 1) '  # noqa: S608
-    f'ON CONFLICT ("minute", "client_address") DO UPDATE SET "count" = "{_COUNTS}"."count" + 1 RETURNING "count"'
-)
-
-
 def _count_in_table(address: str, minute: int) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(_COUNT_SQL, [minute, address])
-        (count,) = cursor.fetchone()
+    count = minute_count_in_table(OptOutPageRequestCount, minute=minute, client_address=address)
     if count == 1:  # an address's first request this minute: only the previous minute may still be counted in
         OptOutPageRequestCount.objects.filter(minute__lt=minute - 1).delete()
     return count
