@@ -173,6 +173,27 @@ class ErasedNumber(models.Model):
         return self.number_hash[:16] + "…"
 
 
+class OptOutPageRequestCount(models.Model):
+    """A client address's opt-out page requests in one minute, for the per-client limit (without Redis).
+
+    Counted by one atomic upsert per request (`contacts.opt_out.rate_limit_exceeded`): the database cache's
+    `incr` reads then writes, so concurrent requests on PostgreSQL overwrote each other's counts.
+    """
+
+    # Minute first: the unique index also serves the prune of every address's past minutes.
+    minute = models.PositiveIntegerField(help_text="Minutes since the Unix epoch.")
+    client_address = models.CharField(max_length=64)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["minute", "client_address"], name="opt_out_page_request_count_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.client_address} @ {self.minute}: {self.count}"
+
+
 class ContactImportStatus(models.TextChoices):
     UPLOADED = "uploaded", "Uploaded, waiting to be read"
     STAGING = "staging", "Reading and checking rows"

@@ -12,12 +12,12 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from deliveries.api.errors import InvalidApiKey, RateLimited, RevokedApiKey
 from deliveries.api.models import ApiKey, ApiKeyRequestCount
+from wacampaigns.minute_counts import minute_count_in_cache, minute_count_in_table
 from wacampaigns.models import BusinessAccount
 from wacampaigns.sqlite_writes import sqlite_write_turn
 
@@ -86,7 +86,7 @@ def api_key_rate_limit_take(api_key: ApiKey) -> None:
     now = time.time()
     minute = int(now // RATE_WINDOW_SECONDS)
     if settings.REDIS_URL:
-        count = _count_in_cache(api_key.pk, minute)
+        count = minute_count_in_cache(f"api-rate:{api_key.pk}:{minute}", timeout=RATE_WINDOW_SECONDS * 2)
     else:
         with sqlite_write_turn():
             count = _count_in_table(api_key.pk, minute)
@@ -98,27 +98,8 @@ def api_key_rate_limit_take(api_key: ApiKey) -> None:
         )
 
 
-def _count_in_cache(api_key_id: int, minute: int) -> int:
-    counter = f"api-rate:{api_key_id}:{minute}"
-    # incr first: the counter exists for all but the first request of a minute, and a failed add costs a write.
-    try:
-        return cache.incr(counter)
-    except ValueError:  # the minute's first request (or another request's add won the race: count on it)
-        return 1 if cache.add(counter, 1, timeout=RATE_WINDOW_SECONDS * 2) else cache.incr(counter)
-
-
-# One statement, atomic on both databases (ON CONFLICT … RETURNING: PostgreSQL ≥ 9.5, SQLite ≥ 3.35).
-_COUNTS = ApiKeyRequestCount._meta.db_table
-_COUNT_SQL = (
-    f'INSERT INTO "{_COUNTS}" ("api_key_id", "minute", "count") VALUES (%s, %s, 1) '  # noqa: S608
-    f'ON CONFLICT ("api_key_id", "minute") DO UPDATE SET "count" = "{_COUNTS}"."count" + 1 RETURNING "count"'
-)
-
-
 def _count_in_table(api_key_id: int, minute: int) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(_COUNT_SQL, [api_key_id, minute])
-        (count,) = cursor.fetchone()
+    count = minute_count_in_table(ApiKeyRequestCount, minute=minute, api_key_id=api_key_id)
     if count == 1:  # the key's first request this minute: only the previous minute may still be counted in
         ApiKeyRequestCount.objects.filter(api_key_id=api_key_id, minute__lt=minute - 1).delete()
     return count

@@ -1,19 +1,15 @@
 """Opt-out link pages: GET changes nothing, POST opts out, tampered tokens, re-subscribe, language, rate limit."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 
-from contacts.models import ConsentEvent, ConsentSource, Contact, MarketingConsent
-from contacts.opt_out import client_address, contact_opt_out_token, contact_opt_out_url
+from contacts.models import ConsentEvent, ConsentSource, Contact, MarketingConsent, OptOutPageRequestCount
+from contacts.opt_out import client_address, contact_opt_out_token, contact_opt_out_url, rate_limit_exceeded
 from contacts.services import contact_create
-
-
-@pytest.fixture(autouse=True)
-def _cache_table(db):
-    call_command("createcachetable", verbosity=0)
 
 
 @pytest.fixture
@@ -116,7 +112,6 @@ def test_client_address_behind_trusted_proxies(rf, settings):
 def test_the_rate_limit_is_shared_by_two_workers(settings, monkeypatch):
     """Two threads stand for two workers: each has its own cache connection; only the database is shared."""
     monkeypatch.setattr("contacts.opt_out._minute", lambda: 1)  # no minute boundary inside the test
-    call_command("createcachetable", verbosity=0)
     settings.OPT_OUT_RATE_LIMIT_PER_MINUTE = 4
     settings.TRUSTED_PROXY_COUNT = 1
     contact = contact_create(phone="+34612345679")
@@ -135,3 +130,44 @@ def test_the_rate_limit_is_shared_by_two_workers(settings, monkeypatch):
     other = Client(REMOTE_ADDR="10.0.0.1").get(_url(contact), HTTP_X_FORWARDED_FOR="198.51.100.8")
     assert other.status_code == 200
     assert Contact.objects.get(pk=contact.pk).marketing_consent == MarketingConsent.UNKNOWN
+
+
+THREADS = 8
+REQUESTS_PER_THREAD = 25
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers race on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_of_an_address_are_each_counted(rf, settings, monkeypatch):
+    monkeypatch.setattr("contacts.opt_out._minute", lambda: 29_000_000)
+    settings.OPT_OUT_RATE_LIMIT_PER_MINUTE = THREADS * REQUESTS_PER_THREAD
+    settings.TRUSTED_PROXY_COUNT = 0
+
+    def count_requests() -> int:
+        try:
+            return sum(rate_limit_exceeded(rf.get("/", REMOTE_ADDR="198.51.100.9")) for _ in range(REQUESTS_PER_THREAD))
+        finally:
+            connection.close()  # this thread's connection
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        limited = sum(pool.map(lambda _: count_requests(), range(THREADS)))
+
+    assert limited == 0
+    # Exactly every request counted: the next one is the first past the limit.
+    assert rate_limit_exceeded(rf.get("/", REMOTE_ADDR="198.51.100.9")) is True
+
+
+def test_an_address_starting_a_minute_deletes_every_count_older_than_the_previous_minute(db, rf, monkeypatch):
+    def request_at(minute: int, address: str) -> None:
+        monkeypatch.setattr("contacts.opt_out._minute", lambda: minute)
+        rate_limit_exceeded(rf.get("/", REMOTE_ADDR=address))
+
+    for minute, address in ((100, "192.0.2.1"), (100, "192.0.2.2"), (101, "192.0.2.1"), (101, "192.0.2.1")):
+        request_at(minute, address)
+    request_at(102, "192.0.2.3")
+    request_at(102, "192.0.2.3")
+
+    assert sorted(OptOutPageRequestCount.objects.values_list("minute", "client_address", "count")) == [
+        (101, "192.0.2.1", 2),
+        (102, "192.0.2.3", 2),
+    ]
