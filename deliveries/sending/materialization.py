@@ -18,6 +18,7 @@ from django.db.models.fields import BigIntegerField, CharField, DateTimeField, I
 from django.utils import timezone
 
 from contacts.models import Contact
+from deliveries.analytics.triggers import queued_rows_insert
 from deliveries.models import Delivery, DeliveryPriority, DeliveryStatus
 from templates_app.models import TemplateCategory
 from wacampaigns.models import Campaign, CampaignStatus
@@ -108,9 +109,7 @@ def campaign_materialize(*, campaign_id: int, on_first_chunk=None) -> int:
                 _finish(campaign, now)
                 break
             sql, params = _insert_sql(campaign, after_id=campaign.audience_cursor, up_to_id=end, marketing=marketing)
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                inserted += max(cursor.rowcount, 0)
+            inserted += queued_rows_insert(connection, campaign_id=campaign_id, sql=sql, params=params)
             Campaign.objects.filter(pk=campaign_id).update(audience_cursor=end)
         if first and on_first_chunk is not None:
             on_first_chunk(campaign)
