@@ -81,6 +81,34 @@ def test_a_materialized_campaign_s_counters_equal_a_fresh_count(campaign_for, se
     assert (numbers.targeted, numbers.in_flight, numbers.skipped) == (6, 5, 1)
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's per-connection foreign-key pragma")
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_runs_without_foreign_key_checks_and_they_are_back_after_it_fails_or_commits(campaign_for, monkeypatch):
+    campaign = campaign_for(contacts=3)
+    campaign_launch(campaign=campaign)
+    insert = materialization.queued_rows_insert
+    seen = []
+
+    def foreign_keys_on() -> bool:
+        with connection.cursor() as cursor:
+            return bool(cursor.execute("PRAGMA foreign_keys").fetchone()[0])
+
+    def insert_that_fails(*args, **kwargs):
+        seen.append(foreign_keys_on())
+        raise OperationalError("disk I/O error")
+
+    monkeypatch.setattr(materialization, "queued_rows_insert", insert_that_fails)
+    with pytest.raises(OperationalError):
+        campaign_materialize(campaign_id=campaign.pk)
+    assert (seen, foreign_keys_on()) == ([False], True)
+    assert campaign.deliveries.count() == 0
+
+    monkeypatch.setattr(materialization, "queued_rows_insert", insert)
+    campaign_materialize(campaign_id=campaign.pk)
+    assert foreign_keys_on()
+    assert campaign.deliveries.count() == 3
+
+
 def test_launch_is_refused_when_the_template_is_not_approved(campaign_for, spring_sale):
     campaign = campaign_for(contacts=1)
     spring_sale.status = "PAUSED"
