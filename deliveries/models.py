@@ -86,7 +86,9 @@ class Delivery(models.Model):
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries", db_index=False
     )
-    sender = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="deliveries")
+    # No single-column index either: every hot query by sender has a status or an accepted_at that one of the
+    # (sender, …) partial indexes serves; by sender alone there is only deleting a number (a rare admin act).
+    sender = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="deliveries", db_index=False)
     priority = models.PositiveSmallIntegerField(choices=DeliveryPriority.choices, default=DeliveryPriority.CAMPAIGN)
     template = models.ForeignKey(
         MessageTemplate,
