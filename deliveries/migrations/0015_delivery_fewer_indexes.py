@@ -1,9 +1,13 @@
-"""One index fewer on a Delivery row (a million-row launch writes a million of them).
+"""Two indexes fewer on a Delivery row (a million-row launch writes a million of them).
 
-No single-column index on `sender`: every hot query by sender (claims, due work, ambiguous rows, the tier's
-unique recipients) names a status or an accepted_at that one of the (sender, …) partial indexes serves.
+- No single-column index on `sender`: every hot query by sender (claims, due work, ambiguous rows, the
+  tier's unique recipients) names a status or an accepted_at that one of the (sender, …) partial indexes
+  serves.
+- One unique (contact, campaign) over all rows instead of the partial unique (campaign, contact) and the
+  (contact, created_at) index: NULLs are distinct in a unique index, so rows without a campaign or contact
+  never conflict, as before; contact first, it serves the lookups of a contact's deliveries as well.
 
-On SQLite the change rebuilds the table (a one-off copy of the deliveries): as in 0012, the opt-out trigger
+On SQLite the changes rebuild the table (a one-off copy of the deliveries): as in 0012, the opt-out trigger
 of the consent events, which names the deliveries table and would stop its rename, goes first, and
 `analytics_triggers_after_migrate` puts back every analytics trigger after `migrate`, with a recount.
 """
@@ -19,6 +23,7 @@ def _drop_sqlite_opt_out_trigger(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
+        ("contacts", "0002_contact_import"),
         ("deliveries", "0014_analytics_materializer_counts_its_rows"),
         ("wacampaigns", "0004_campaign_click_target_url"),
     ]
@@ -34,6 +39,18 @@ class Migration(migrations.Migration):
                 related_name="deliveries",
                 to="wacampaigns.phonenumber",
             ),
+        ),
+        migrations.RemoveConstraint(
+            model_name="delivery",
+            name="delivery_once_per_campaign",
+        ),
+        migrations.RemoveIndex(
+            model_name="delivery",
+            name="delivery_contact_recent_idx",
+        ),
+        migrations.AddConstraint(
+            model_name="delivery",
+            constraint=models.UniqueConstraint(fields=("contact", "campaign"), name="delivery_once_per_campaign"),
         ),
         # First when migrating backwards.
         migrations.RunPython(migrations.RunPython.noop, _drop_sqlite_opt_out_trigger),

@@ -1,7 +1,7 @@
 """Audience → queued Delivery rows: INSERT … SELECT in committed chunks of contact ids, resumable after a crash.
 
 The campaign's `audience_cursor` is the last contact id done, written in the chunk's own transaction, so a
-restarted materializer continues after it; the unique (campaign, contact) constraint makes a chunk that is
+restarted materializer continues after it; the unique (contact, campaign) constraint makes a chunk that is
 run twice harmless. No transaction spans more than one chunk, so other writers are never blocked for long.
 """
 
