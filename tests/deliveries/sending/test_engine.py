@@ -5,10 +5,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from deliveries.analytics.counters import campaign_numbers, counter_rows, counter_rows_counted, counter_rows_normalized
+from deliveries.analytics.triggers import analytics_triggers_ensure
 from deliveries.models import Delivery, DeliveryStatus, SenderLease, SenderRateState, SkipReason, WebhookEvent
 from deliveries.sending import claiming, maintenance, materialization
 from deliveries.sending.materialization import campaign_materialize
@@ -79,6 +80,27 @@ def test_a_materialized_campaign_s_counters_equal_a_fresh_count(campaign_for, se
     assert stored == counter_rows_normalized(counter_rows_counted(campaign_id=campaign.pk))
     numbers = campaign_numbers(stored.items())
     assert (numbers.targeted, numbers.in_flight, numbers.skipped) == (6, 5, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_that_fails_leaves_the_counting_triggers_in_place(campaign_for, monkeypatch):
+    campaign = campaign_for(contacts=3)
+    campaign_launch(campaign=campaign)
+    monkeypatch.setattr(
+        materialization,
+        "_insert_sql",
+        lambda *args, **kwargs: ("INSERT INTO deliveries_delivery (status) SELECT 'lost'", []),
+    )
+    with pytest.raises(IntegrityError):
+        campaign_materialize(campaign_id=campaign.pk)
+    monkeypatch.undo()
+
+    assert not analytics_triggers_ensure(connection)  # every trigger is there: nothing to put back
+    factories.delivery(campaign=campaign)
+    campaign_materialize(campaign_id=campaign.pk)
+    stored = counter_rows_normalized(counter_rows(campaign_ids=[campaign.pk])[campaign.pk])
+    assert stored == counter_rows_normalized(counter_rows_counted(campaign_id=campaign.pk))
+    assert campaign_numbers(stored.items()).targeted == 4
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's per-connection foreign-key pragma")

@@ -24,7 +24,7 @@ def _drop_sqlite_opt_out_trigger(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("contacts", "0002_contact_import"),
-        ("deliveries", "0014_analytics_materializer_counts_its_rows"),
+        ("deliveries", "0013_api_key_request_counts"),
         ("wacampaigns", "0004_campaign_click_target_url"),
     ]
 
