@@ -77,8 +77,8 @@ def _one_of(field: str, values) -> Q:
 class Delivery(models.Model):
     """One outbound message, and the queue row a sender claims (design.md decisions 1 to 3)."""
 
-    # No single-column indexes on campaign and contact: the (campaign, …) and (contact, …) indexes below
-    # serve their lookups, and every index is one more write per row of a million-row launch.
+    # No single-column indexes on campaign and contact: the (campaign, …) indexes and the (contact, campaign)
+    # constraint below serve their lookups, and every index is one more write per row of a million-row launch.
     campaign = models.ForeignKey(
         Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries", db_index=False
     )
@@ -86,7 +86,9 @@ class Delivery(models.Model):
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries", db_index=False
     )
-    sender = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="deliveries")
+    # No single-column index either: every hot query by sender has a status or an accepted_at that one of the
+    # (sender, …) partial indexes serves; by sender alone there is only deleting a number (a rare admin act).
+    sender = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="deliveries", db_index=False)
     priority = models.PositiveSmallIntegerField(choices=DeliveryPriority.choices, default=DeliveryPriority.CAMPAIGN)
     template = models.ForeignKey(
         MessageTemplate,
@@ -147,9 +149,11 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["campaign", "contact"], condition=Q(campaign__isnull=False), name="delivery_once_per_campaign"
-            ),
+            # Once per campaign; rows without a campaign (API and test sends) or without a contact (erased) never
+            # conflict, NULLs being distinct in a unique index on SQLite and PostgreSQL. Contact first, it also
+            # serves every lookup of a contact's deliveries (frequency cap, reply crediting, erasure): one index
+            # a launch writes for both jobs.
+            models.UniqueConstraint(fields=["contact", "campaign"], name="delivery_once_per_campaign"),
             models.UniqueConstraint(fields=["wamid"], condition=Q(wamid__isnull=False), name="delivery_wamid_unique"),
             models.CheckConstraint(condition=_one_of("status", DeliveryStatus.values), name="delivery_status_valid"),
             models.CheckConstraint(condition=Q(priority__in=DeliveryPriority.values), name="delivery_priority_valid"),
@@ -210,8 +214,6 @@ class Delivery(models.Model):
                 fields=["status", "claimed_at"], condition=Q(status="sending"), name="delivery_stale_claim_idx"
             ),
             models.Index(fields=["attempted_at"], condition=Q(status="ambiguous"), name="delivery_ambiguous_idx"),
-            # Frequency cap and reply crediting look at a contact's recent deliveries.
-            models.Index(fields=["contact", "created_at"], name="delivery_contact_recent_idx"),
             # Queued rows have no template yet and are almost never test sends: they stay out of these two.
             models.Index(fields=["template"], condition=Q(template__isnull=False), name="delivery_template_idx"),
             models.Index(

@@ -204,8 +204,9 @@ def campaign_preflight(campaign: Campaign) -> Preflight:
 def unique_recipients_24h(*, account_id: int, now: datetime | None = None) -> int:
     """Unique recipients every number of the account reached in the moving 24 h (campaigns and API sends)."""
     since = (now or timezone.now()) - timedelta(hours=24)
-    return PhoneNumber.objects.filter(business_account_id=account_id).aggregate(
-        n=Count("deliveries__recipient", distinct=True, filter=Q(deliveries__accepted_at__gte=since))
+    # The time in the WHERE: the (sender, accepted_at) index then reads only the window's rows.
+    return PhoneNumber.objects.filter(business_account_id=account_id, deliveries__accepted_at__gte=since).aggregate(
+        n=Count("deliveries__recipient", distinct=True)
     )["n"]
 
 

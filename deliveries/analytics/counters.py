@@ -12,7 +12,9 @@ every write path, the same coupling). Migration `deliveries.0007_campaign_analyt
 - No hot row: counter rows are sharded (32 shards per key). A writing transaction takes the first shard no
   other open transaction holds (`pg_try_advisory_xact_lock`), starting from its backend pid, so concurrent
   workers never wait on, or deadlock over, a counter row. Readers sum the shards.
-- SQLite has one writer at a time: row-level triggers, one shard.
+- SQLite has one writer at a time: row-level triggers, one shard. A launch's queued rows are the exception:
+  the materializer's chunk drops the insert triggers in its own transaction, creates them again and counts
+  its rows in one upsert (`deliveries.analytics.triggers.queued_rows_insert`).
 - Per-minute timeline buckets (sent / delivered / read, by each status's own timestamp) work the same way; a
   timestamp that moves (an out-of-order webhook brings an earlier one) moves its event between buckets.
 - Opt-outs: a trigger on `contacts_consentevent` credits each opt-out to the contact's latest campaign message

@@ -50,7 +50,11 @@ def test_one_delivery_per_contact_per_campaign():
     # Sends without a campaign (the API) may repeat.
     factories.delivery(contact=contact, sender=campaign.sender)
     factories.delivery(contact=contact, sender=campaign.sender)
-    assert Delivery.objects.filter(campaign=campaign).count() == 1
+    # So may the rows of erased contacts (no contact any more) in one campaign.
+    factories.delivery(campaign=campaign, contact=None)
+    factories.delivery(campaign=campaign, contact=None)
+    assert Delivery.objects.filter(campaign=campaign, contact=contact).count() == 1
+    assert Delivery.objects.filter(campaign=campaign, contact__isnull=True).count() == 2
     assert Delivery.objects.filter(contact=contact, campaign__isnull=True).count() == 2
 
 

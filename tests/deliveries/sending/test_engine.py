@@ -5,10 +5,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from deliveries.models import Delivery, DeliveryStatus, SenderLease, SenderRateState, WebhookEvent
+from deliveries.analytics.counters import campaign_numbers, counter_rows, counter_rows_counted, counter_rows_normalized
+from deliveries.analytics.triggers import analytics_triggers_ensure
+from deliveries.models import Delivery, DeliveryStatus, SenderLease, SenderRateState, SkipReason, WebhookEvent
 from deliveries.sending import claiming, maintenance, materialization
 from deliveries.sending.materialization import campaign_materialize
 from deliveries.sending.rate_limit import DatabaseBucket
@@ -17,6 +19,7 @@ from deliveries.sending.sender import Sender
 from tests import factories
 from tests.e2e.processes import wait_until
 from wacampaigns.models import CampaignStatus
+from wacampaigns.selectors import campaign_eligible_contacts
 from wacampaigns.services import (
     CampaignActionRefused,
     campaign_cancel,
@@ -60,6 +63,72 @@ def test_launch_returns_at_once_and_materialization_resumes_from_its_cursor(camp
     assert campaign.status == CampaignStatus.RUNNING
     assert campaign.audience_size == 5
     assert campaign.deliveries.values("contact").distinct().count() == 5
+
+
+def test_a_materialized_campaign_s_counters_equal_a_fresh_count(campaign_for, settings):
+    settings.MATERIALIZE_FIRST_CHUNK = 2
+    settings.MATERIALIZE_CHUNK = 2
+    campaign = campaign_for(contacts=5)
+    audience = list(campaign_eligible_contacts(campaign, marketing=True).order_by("id"))
+    # A row already there: its contact's INSERT conflicts and is not counted twice.
+    factories.delivery(campaign=campaign, contact=audience[2])
+    launched(campaign)
+    # A row inserted another way afterwards is counted by the trigger.
+    factories.delivery(campaign=campaign, status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.FREQUENCY_CAP)
+
+    stored = counter_rows_normalized(counter_rows(campaign_ids=[campaign.pk])[campaign.pk])
+    assert stored == counter_rows_normalized(counter_rows_counted(campaign_id=campaign.pk))
+    numbers = campaign_numbers(stored.items())
+    assert (numbers.targeted, numbers.in_flight, numbers.skipped) == (6, 5, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_that_fails_leaves_the_counting_triggers_in_place(campaign_for, monkeypatch):
+    campaign = campaign_for(contacts=3)
+    campaign_launch(campaign=campaign)
+    monkeypatch.setattr(
+        materialization,
+        "_insert_sql",
+        lambda *args, **kwargs: ("INSERT INTO deliveries_delivery (status) SELECT 'lost'", []),
+    )
+    with pytest.raises(IntegrityError):
+        campaign_materialize(campaign_id=campaign.pk)
+    monkeypatch.undo()
+
+    assert not analytics_triggers_ensure(connection)  # every trigger is there: nothing to put back
+    factories.delivery(campaign=campaign)
+    campaign_materialize(campaign_id=campaign.pk)
+    stored = counter_rows_normalized(counter_rows(campaign_ids=[campaign.pk])[campaign.pk])
+    assert stored == counter_rows_normalized(counter_rows_counted(campaign_id=campaign.pk))
+    assert campaign_numbers(stored.items()).targeted == 4
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's per-connection foreign-key pragma")
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_runs_without_foreign_key_checks_and_they_are_back_after_it_fails_or_commits(campaign_for, monkeypatch):
+    campaign = campaign_for(contacts=3)
+    campaign_launch(campaign=campaign)
+    insert = materialization.queued_rows_insert
+    seen = []
+
+    def foreign_keys_on() -> bool:
+        with connection.cursor() as cursor:
+            return bool(cursor.execute("PRAGMA foreign_keys").fetchone()[0])
+
+    def insert_that_fails(*args, **kwargs):
+        seen.append(foreign_keys_on())
+        raise OperationalError("disk I/O error")
+
+    monkeypatch.setattr(materialization, "queued_rows_insert", insert_that_fails)
+    with pytest.raises(OperationalError):
+        campaign_materialize(campaign_id=campaign.pk)
+    assert (seen, foreign_keys_on()) == ([False], True)
+    assert campaign.deliveries.count() == 0
+
+    monkeypatch.setattr(materialization, "queued_rows_insert", insert)
+    campaign_materialize(campaign_id=campaign.pk)
+    assert foreign_keys_on()
+    assert campaign.deliveries.count() == 3
 
 
 def test_launch_is_refused_when_the_template_is_not_approved(campaign_for, spring_sale):
