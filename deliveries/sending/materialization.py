@@ -19,7 +19,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F, Value
 from django.db.models.fields import BigIntegerField, CharField, DateTimeField, IntegerField
 from django.utils import timezone
@@ -76,14 +76,21 @@ def _insert_sql(campaign: Campaign, *, after_id: int, up_to_id: int, marketing: 
     select_sql, params = select.query.sql_with_params()
     table = Delivery._meta.db_table
     names = ", ".join(columns)
-    return f"INSERT INTO {table} ({names}) {select_sql} ON CONFLICT DO NOTHING", list(params)
+    return f"INSERT INTO {table} ({names}) {select_sql}", list(params)
 
 
 def _rows_insert(campaign: Campaign, *, after_id: int, up_to_id: int, marketing: bool) -> int:
     sql, params = _insert_sql(campaign, after_id=after_id, up_to_id=up_to_id, marketing=marketing)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return max(cursor.rowcount, 0)
+    try:
+        # A plain INSERT: ON CONFLICT's speculative insertion costs a quarter of the statement on PostgreSQL,
+        # and rows after the cursor exist only when a crash stopped a chunk before its cursor moved.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return max(cursor.rowcount, 0)
+    except IntegrityError:
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} ON CONFLICT DO NOTHING", params)
+            return max(cursor.rowcount, 0)
 
 
 def _sub_range_insert(campaign: Campaign, *, after_id: int, up_to_id: int, marketing: bool) -> int:
