@@ -184,8 +184,7 @@ def campaign_materialize(*, campaign_id: int, on_first_chunk=None) -> int:
                 inserted += _rows_insert(campaign, after_id=bounds[0], up_to_id=bounds[1], marketing=marketing)
             else:
                 inserted += _sub_ranges_insert(campaign, bounds, marketing=marketing)
-            # Written last, with the cursor (the lease is seen only once committed anyway): a row updated by
-            # an open transaction would make every foreign-key check of the sub-ranges follow its update chain.
+            # The lease with the cursor, in one UPDATE: other processes see it only once committed anyway.
             Campaign.objects.filter(pk=campaign_id).update(
                 audience_cursor=bounds[-1], materializer_lease_until=now + timedelta(seconds=LEASE_SECONDS)
             )
