@@ -178,6 +178,9 @@ AMBIGUOUS_GRACE_SECONDS = env.float("AMBIGUOUS_GRACE_SECONDS", default=75 * 60)
 # Audience materialization: the first chunk is small so that sending starts within seconds.
 MATERIALIZE_FIRST_CHUNK = env.int("MATERIALIZE_FIRST_CHUNK", default=2_000)
 MATERIALIZE_CHUNK = env.int("MATERIALIZE_CHUNK", default=100_000)
+# PostgreSQL connections that insert one chunk together (a chunk's INSERT and foreign-key checks keep one
+# backend's core busy); 1: one connection. SQLite has one writer and always uses one.
+MATERIALIZE_CONNECTIONS = env.int("MATERIALIZE_CONNECTIONS", default=2)
 # Marketing hygiene, off by default: at most N marketing templates per contact per rolling window (0: off),
 # and no campaign sends in the recipient's local quiet hours ("21:00-09:00"; empty: off). Rows wait.
 FREQUENCY_CAP_MESSAGES = env.int("FREQUENCY_CAP_MESSAGES", default=0)

@@ -131,6 +131,83 @@ def test_a_chunk_runs_without_foreign_key_checks_and_they_are_back_after_it_fail
     assert campaign.deliveries.count() == 3
 
 
+def test_a_range_with_rows_already_inserted_is_completed_not_duplicated(campaign_for, phone_number):
+    campaign = campaign_for(contacts=5)
+    campaign_launch(campaign=campaign)
+    # What a crash leaves behind on PostgreSQL: a sub-range committed, the cursor still before it.
+    already = campaign.include_tags.get().contacts.order_by("id")[3]
+    factories.delivery(campaign=campaign, contact=already, recipient=already.phone)
+
+    assert campaign_materialize(campaign_id=campaign.pk) == 4
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.RUNNING
+    assert campaign.audience_size == 5
+    assert campaign.deliveries.values("contact").distinct().count() == 5
+
+
+def audience_ids(campaign) -> list[int]:
+    return sorted(campaign.include_tags.get().contacts.values_list("id", flat=True))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="sub-ranges on parallel connections (PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_parallel_sub_ranges_insert_the_audience_exactly_once(campaign_for, settings, monkeypatch):
+    settings.MATERIALIZE_FIRST_CHUNK = 4
+    settings.MATERIALIZE_CHUNK = 7
+    settings.MATERIALIZE_CONNECTIONS = 3
+    factories.contact()  # not in the audience, inside a chunk's range
+    campaign = campaign_for(contacts=17)
+    factories.contact()
+    sub_range_insert, connections_used = materialization._sub_range_insert, set()
+
+    def recorded(*args, **kwargs):
+        connection.ensure_connection()
+        connections_used.add(connection.connection.info.backend_pid)
+        return sub_range_insert(*args, **kwargs)
+
+    monkeypatch.setattr(materialization, "_sub_range_insert", recorded)
+    campaign_launch(campaign=campaign)
+    assert campaign_materialize(campaign_id=campaign.pk) == 17
+
+    campaign.refresh_from_db()
+    assert len(connections_used) > 1
+    assert campaign.status == CampaignStatus.RUNNING
+    assert campaign.audience_size == 17
+    assert sorted(campaign.deliveries.values_list("contact_id", flat=True)) == audience_ids(campaign)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="sub-ranges on parallel connections (PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_a_crash_between_sub_ranges_resumes_with_the_chunk(campaign_for, settings, monkeypatch):
+    settings.MATERIALIZE_FIRST_CHUNK = 4
+    settings.MATERIALIZE_CHUNK = 8
+    settings.MATERIALIZE_CONNECTIONS = 2
+    campaign = campaign_for(contacts=20)
+    ids = audience_ids(campaign)
+    sub_range_insert = materialization._sub_range_insert
+
+    def second_half_of_the_second_chunk_dies(campaign, *, after_id, up_to_id, marketing):
+        if after_id == ids[7]:
+            raise RuntimeError("worker died")
+        return sub_range_insert(campaign, after_id=after_id, up_to_id=up_to_id, marketing=marketing)
+
+    monkeypatch.setattr(materialization, "_sub_range_insert", second_half_of_the_second_chunk_dies)
+    campaign_launch(campaign=campaign)
+    with pytest.raises(RuntimeError, match="worker died"):
+        campaign_materialize(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    # The first chunk's two sub-ranges and the second chunk's first one are committed; the cursor is behind.
+    assert campaign.audience_cursor == ids[3]
+    assert sorted(campaign.deliveries.values_list("contact_id", flat=True)) == ids[:8]
+
+    monkeypatch.setattr(materialization, "_sub_range_insert", sub_range_insert)
+    assert campaign_materialize(campaign_id=campaign.pk) == 12
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.RUNNING
+    assert campaign.audience_size == 20
+    assert sorted(campaign.deliveries.values_list("contact_id", flat=True)) == ids
+
+
 def test_launch_is_refused_when_the_template_is_not_approved(campaign_for, spring_sale):
     campaign = campaign_for(contacts=1)
     spring_sale.status = "PAUSED"
