@@ -44,7 +44,7 @@ def test_link_previews_are_redirected_but_not_counted(client, delivery):
     "tamper",
     [
         lambda token: token[:-1] + ("A" if token[-1] != "A" else "B"),  # signature changed
-        lambda token: "2" + token[1:],  # delivery id changed
+        lambda token: ("3" if token[0] == "2" else "2") + token[1:],  # delivery id changed
         lambda token: "https://evil.example/",  # a URL instead of a token
         lambda token: token.split(".")[0],  # no signature
     ],
