@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -103,32 +103,33 @@ def _error_sort_key(failed_at: datetime | None, code: int | None) -> tuple:
     return (failed_at, -1 if code is None else code)
 
 
-def _fold(patch: StatusPatch, event: MessageStatusEvent) -> StatusPatch:
+def _fold(patch: dict, event: MessageStatusEvent) -> None:
+    """Folds one event into `patch`, a StatusPatch's fields in a dict.
+
+    A frozen StatusPatch copied by `dataclasses.replace` per event cost five times this fold.
+    """
     timestamp = event.timestamp
-    changes: dict = {
-        "delivery_id": min(
-            (i for i in (patch.delivery_id, _callback_delivery_id(event.biz_opaque_callback_data)) if i is not None),
-            default=None,
-        ),
-        "recipient_wa_id": patch.recipient_wa_id or event.recipient_id,
-        "recipient_user_id": patch.recipient_user_id or event.recipient_user_id,
-    }
+    callback_id = _callback_delivery_id(event.biz_opaque_callback_data)
+    if callback_id is not None and (patch["delivery_id"] is None or callback_id < patch["delivery_id"]):
+        patch["delivery_id"] = callback_id
+    patch["recipient_wa_id"] = patch["recipient_wa_id"] or event.recipient_id
+    patch["recipient_user_id"] = patch["recipient_user_id"] or event.recipient_user_id
     if event.pricing is not None and event.pricing.category:
-        changes["pricing_category"] = _smallest_text(patch.pricing_category, event.pricing.category[:40])
+        patch["pricing_category"] = _smallest_text(patch["pricing_category"], event.pricing.category[:40])
     if event.status is MetaStatus.SENT:
-        changes["sent_at"] = _earliest(patch.sent_at, timestamp)
+        patch["sent_at"] = _earliest(patch["sent_at"], timestamp)
     elif event.status is MetaStatus.DELIVERED:
-        changes["delivered_at"] = _earliest(patch.delivered_at, timestamp)
+        patch["delivered_at"] = _earliest(patch["delivered_at"], timestamp)
     elif event.status is MetaStatus.READ:
-        changes["read_at"] = _earliest(patch.read_at, timestamp)
-        changes["delivered_at"] = _earliest(patch.delivered_at, timestamp)
+        patch["read_at"] = _earliest(patch["read_at"], timestamp)
+        patch["delivered_at"] = _earliest(patch["delivered_at"], timestamp)
     elif event.status is MetaStatus.FAILED:
         error: GraphApiError | None = event.errors[0] if event.errors else None
         code = error.code if error else None
-        if patch.failed_at is None or _error_sort_key(timestamp, code) < _error_sort_key(
-            patch.failed_at, patch.error_code
+        if patch["failed_at"] is None or _error_sort_key(timestamp, code) < _error_sort_key(
+            patch["failed_at"], patch["error_code"]
         ):
-            changes.update(
+            patch.update(
                 failed_at=timestamp,
                 error_code=code,
                 error_subcode=error.subcode if error else None,
@@ -137,16 +138,20 @@ def _fold(patch: StatusPatch, event: MessageStatusEvent) -> StatusPatch:
                 error_details=error.details if error else "",
             )
     # played (voice messages) and statuses unknown to this code change nothing; the raw event keeps them.
-    return replace(patch, **changes)
+
+
+_EMPTY_PATCH = {f.name: f.default for f in fields(StatusPatch) if f.name not in ("wamid", "delivery_id")}
 
 
 def status_patches_fold(events: Iterable[MessageStatusEvent]) -> list[StatusPatch]:
     """One patch per wamid, whatever the order and repetition of the events."""
-    patches: dict[str, StatusPatch] = {}
+    patches: dict[str, dict] = {}
     for event in events:
-        patch = patches.get(event.wamid) or StatusPatch(wamid=event.wamid, delivery_id=None)
-        patches[event.wamid] = _fold(patch, event)
-    return list(patches.values())
+        patch = patches.get(event.wamid)
+        if patch is None:
+            patch = patches[event.wamid] = {"wamid": event.wamid, "delivery_id": None, **_EMPTY_PATCH}
+        _fold(patch, event)
+    return [StatusPatch(**patch) for patch in patches.values()]
 
 
 # --- SQL: the same merge, against the row's current values --------------------------------------------
