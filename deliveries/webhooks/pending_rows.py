@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.utils import timezone
@@ -44,7 +44,8 @@ class _QueuedRow:
     """One request's row, waiting for a leader to store it (or to be told to lead)."""
 
     params: list
-    settled: threading.Event = field(default_factory=threading.Event)
+    # Only a row queued behind a leader waits: one that leads at once is stored before its request goes on.
+    settled: threading.Event | None = None
     leads: bool = False
     stored: bool = False
     error: BaseException | None = None
@@ -124,7 +125,8 @@ def _lead() -> None:
             else:
                 _led = False
         for row in group:
-            row.settled.set()
+            if row.settled is not None:
+                row.settled.set()
         if successor is not None:
             successor.settled.set()
 
@@ -141,7 +143,10 @@ def pending_row_store(*, raw_body: str, meta_app_id: int) -> None:
         return
     with _queue_lock:
         _queue.append(row)
-        row.leads = not _led
+        if _led:
+            row.settled = threading.Event()
+        else:
+            row.leads = True
         _led = True
     led = False
     while not (row.stored or row.error):
