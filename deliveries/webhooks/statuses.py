@@ -281,21 +281,21 @@ def _execute(cursor, sql: str, params: list):
     return cursor
 
 
-def _merge_by_wamid(cursor, patches: Sequence[StatusPatch]) -> set[str]:
-    """The wamids it matched."""
+def _merge_by_wamid(cursor, patches: Sequence[StatusPatch]) -> dict[str, int | None]:
+    """The wamids it matched, with their delivery's contact."""
     cte, params = _values_cte("v", _PATCH_COLUMNS, _patch_rows(patches))
     result = _execute(
         cursor,
         f'WITH {cte} UPDATE "{_TABLE}" SET {_merge_assignments(set_wamid=False)} FROM v'  # noqa: S608 (constants)
         f' WHERE "{_TABLE}".wamid = v.wamid AND "{_TABLE}".status NOT IN ({_UNTOUCHABLE_SQL})'
-        f' RETURNING "{_TABLE}".wamid',
+        f' RETURNING "{_TABLE}".wamid, "{_TABLE}".contact_id',
         params,
     )
-    return {wamid for (wamid,) in result.fetchall()}
+    return dict(result.fetchall())
 
 
-def _merge_by_callback(cursor, patches: Sequence[StatusPatch]) -> set[str]:
-    """The wamids it matched (and stored on their rows)."""
+def _merge_by_callback(cursor, patches: Sequence[StatusPatch]) -> dict[str, int | None]:
+    """The wamids it matched (and stored on their rows), with their delivery's contact."""
     cte, params = _values_cte("v", _PATCH_COLUMNS, _patch_rows(patches))
     result = _execute(
         cursor,
@@ -303,33 +303,40 @@ def _merge_by_callback(cursor, patches: Sequence[StatusPatch]) -> set[str]:
         f' WHERE "{_TABLE}".id = v.delivery_id AND "{_TABLE}".wamid IS NULL'
         f' AND "{_TABLE}".status IN ({_RESOLVABLE_SQL})'
         f' AND NOT EXISTS (SELECT 1 FROM "{_TABLE}" AS other WHERE other.wamid = v.wamid)'
-        f' RETURNING "{_TABLE}".wamid',
+        f' RETURNING "{_TABLE}".wamid, "{_TABLE}".contact_id',
         params,
     )
-    return {wamid for (wamid,) in result.fetchall()}
+    return dict(result.fetchall())
 
 
-def _identify_contacts(cursor, patches: Sequence[StatusPatch]) -> int:
-    """Stores the wa_id / user id Meta reports on the delivery's contact, where the contact has none yet."""
-    rows, seen_wa_ids, seen_user_ids = [], set(), set()
+def _identify_contacts(cursor, patches: Sequence[StatusPatch], contact_ids: dict[str, int | None]) -> int:
+    """Stores the wa_id / user id Meta reports on the delivery's contact, where the contact has none yet.
+
+    `contact_ids`: the contact of each wamid the merges matched (they return it, so the deliveries are not
+    looked up by wamid a second time).
+    """
+    rows, seen_contacts, seen_wa_ids, seen_user_ids = [], set(), set(), set()
     for patch in patches:
+        contact_id = contact_ids.get(patch.wamid)
+        if contact_id is None or contact_id in seen_contacts:
+            continue
         wa_id = patch.recipient_wa_id if patch.recipient_wa_id not in seen_wa_ids else None
         user_id = patch.recipient_user_id if patch.recipient_user_id not in seen_user_ids else None
         if wa_id or user_id:
+            seen_contacts.add(contact_id)
             seen_wa_ids.add(wa_id)
             seen_user_ids.add(user_id)
-            rows.append((patch.wamid, (wa_id or "")[:32] or None, (user_id or "")[:128] or None))
+            rows.append((contact_id, (wa_id or "")[:32] or None, (user_id or "")[:128] or None))
     if not rows:
         return 0
     contacts = f'"{Contact._meta.db_table}"'
-    cte, params = _values_cte("v", (("wamid", "text"), ("wa_id", "text"), ("user_id", "text")), rows)
+    cte, params = _values_cte("v", (("contact_id", "bigint"), ("wa_id", "text"), ("user_id", "text")), rows)
     # Another contact may already hold the id (one created from an inbound message): never steal it. The
-    # batch's contacts are found first (materialized): left to itself the planner may start from every
+    # batch's contacts are listed first (materialized): left to itself the planner may start from every
     # contact without an id (nearly all of them have no business user id), which is a scan per batch.
     result = _execute(
         cursor,
-        f"WITH {cte}, t AS MATERIALIZED (SELECT d.contact_id, v.wa_id, v.user_id"  # noqa: S608 (constants)
-        f' FROM v JOIN "{_TABLE}" AS d ON d.wamid = v.wamid WHERE d.contact_id IS NOT NULL)'
+        f"WITH {cte}, t AS MATERIALIZED (SELECT contact_id, wa_id, user_id FROM v)"  # noqa: S608 (constants)
         f" UPDATE {contacts} SET"
         f" wa_id = CASE WHEN {contacts}.wa_id IS NULL AND t.wa_id IS NOT NULL AND NOT EXISTS"
         f" (SELECT 1 FROM {contacts} AS other WHERE other.wa_id = t.wa_id) THEN t.wa_id ELSE {contacts}.wa_id END,"
@@ -379,14 +386,14 @@ def delivery_statuses_apply(*, events: Sequence[MessageStatusEvent]) -> Statuses
         with connection.cursor() as cursor:
             by_wamid = _merge_by_wamid(cursor, patches)
             by_callback = [p for p in patches if p.delivery_id is not None and p.wamid not in by_wamid]
-            resolved = _merge_by_callback(cursor, by_callback) if by_callback else set()
+            resolved = _merge_by_callback(cursor, by_callback) if by_callback else {}
             # A sender may store the wamid between the two statements (PostgreSQL, READ COMMITTED): the row then
             # fails the second one's `wamid IS NULL` on re-check. A third look by wamid, in a new snapshot, finds it.
             missed = [p for p in by_callback if p.wamid not in resolved]
             if missed:
                 by_wamid |= _merge_by_wamid(cursor, missed)
             matched_by_wamid, matched_by_callback = len(by_wamid), len(resolved)
-            identified = _identify_contacts(cursor, patches)
+            identified = _identify_contacts(cursor, patches, by_wamid | resolved)
         _record_consent_failures(patches)
     phone_number_ids = {event.phone_number_id for event in events if event.phone_number_id}
     if phone_number_ids:
