@@ -63,7 +63,6 @@ class Contact(models.Model):
         max_length=32,
         null=True,
         blank=True,
-        unique=True,
         help_text="The id Meta reports for this user; it can differ from the phone (Brazil, Mexico).",
     )
     business_user_id = models.CharField(
@@ -71,7 +70,6 @@ class Contact(models.Model):
         max_length=128,
         null=True,
         blank=True,
-        unique=True,
         help_text="Meta's business-scoped user id (BSUID), e.g. US.13491208655302741918.",
     )
     username = models.CharField(max_length=64, blank=True)
@@ -98,6 +96,21 @@ class Contact(models.Model):
         ordering = ["-id"]
         permissions = [("erase_contact", "Can erase a contact's personal data (GDPR)")]
         constraints = [
+            # Unique among the contacts that have one: most have no business user id, and a status webhook
+            # sets the wa_id, an update that writes every index of the table (on PostgreSQL a unique column
+            # also gets a LIKE index, which no query uses).
+            models.UniqueConstraint(
+                fields=["wa_id"],
+                condition=Q(wa_id__isnull=False),
+                name="contact_wa_id_unique",
+                violation_error_message="A contact with this WhatsApp id already exists.",
+            ),
+            models.UniqueConstraint(
+                fields=["business_user_id"],
+                condition=Q(business_user_id__isnull=False),
+                name="contact_business_user_id_unique",
+                violation_error_message="A contact with this business-scoped user id already exists.",
+            ),
             models.CheckConstraint(
                 condition=Q(phone__isnull=False) | Q(wa_id__isnull=False) | Q(business_user_id__isnull=False),
                 name="contact_has_an_address",

@@ -95,8 +95,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # PostgreSQL: statements bound on the server are prepared there on first use, once per connection: only the
-# webhook POST's INSERT (deliveries/webhooks/pending_rows.py), since Django's cursors bind on the client, which
-# psycopg never prepares. Turn it off behind a pooler in transaction mode (PgBouncer without
+# webhook POST's INSERT and the drainer's status merges (wacampaigns/server_binding.py), since Django's cursors
+# bind on the client, which psycopg never prepares. Turn it off behind a pooler in transaction mode (PgBouncer without
 # max_prepared_statements), which may run the next statement on a server connection that never prepared it.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

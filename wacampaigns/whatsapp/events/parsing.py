@@ -76,18 +76,21 @@ _MESSAGE_VALUE_LISTS = ("statuses", "messages", "errors", "user_preferences")
 
 
 def _messages_value(waba_id: str, occurred_at: datetime | None, value: Mapping, where: str) -> Iterator[WebhookEvent]:
-    metadata = _optional_mapping(value.get("metadata"), f"{where}.metadata") or {}
-    phone_number_id = _optional_str(metadata, "phone_number_id", f"{where}.metadata")
-    display_phone_number = _optional_str(metadata, "display_phone_number", f"{where}.metadata")
+    metadata_where = f"{where}.metadata"
+    metadata = _optional_mapping(value.get("metadata"), metadata_where) or {}
+    phone_number_id = _optional_str(metadata, "phone_number_id", metadata_where)
+    display_phone_number = _optional_str(metadata, "display_phone_number", metadata_where)
     contacts = _Contacts(
         [_mapping(c, f"{where}.contacts[]") for c in _list(value.get("contacts"), f"{where}.contacts")]
     )
     common = {"waba_id": waba_id, "phone_number_id": phone_number_id, "display_phone_number": display_phone_number}
 
     for index, item in enumerate(_list(value.get("statuses"), f"{where}.statuses")):
-        yield _status(_mapping(item, f"{where}.statuses[{index}]"), contacts, common, f"{where}.statuses[{index}]")
+        item_where = f"{where}.statuses[{index}]"
+        yield _status(_mapping(item, item_where), contacts, common, item_where)
     for index, item in enumerate(_list(value.get("messages"), f"{where}.messages")):
-        yield _inbound(_mapping(item, f"{where}.messages[{index}]"), contacts, common, f"{where}.messages[{index}]")
+        item_where = f"{where}.messages[{index}]"
+        yield _inbound(_mapping(item, item_where), contacts, common, item_where)
     for index, item in enumerate(_list(value.get("user_preferences"), f"{where}.user_preferences")):
         item_where = f"{where}.user_preferences[{index}]"
         yield _user_preference(_mapping(item, item_where), contacts, common, item_where)
@@ -123,20 +126,23 @@ def _status(item: Mapping, contacts: _Contacts, common: dict, where: str) -> Mes
     recipient_id = _optional_str(item, "recipient_id", where)
     recipient_user_id = _optional_str(item, "recipient_user_id", where)
     contact = contacts.find(phone=recipient_id, user_id=recipient_user_id)
+    errors, pricing, conversation = item.get("errors"), item.get("pricing"), item.get("conversation")
     return MessageStatusEvent(
         **common,
         wamid=_required_str(item, "id", where),
         status=status,
         raw_status=raw_status,
-        timestamp=_timestamp(item.get("timestamp"), f"{where}.timestamp"),
+        timestamp=_timestamp(item.get("timestamp"), where, ".timestamp"),
         recipient_id=recipient_id,
-        recipient_user_id=recipient_user_id or _optional_str(contact, "user_id", f"{where} contact"),
+        recipient_user_id=recipient_user_id
+        or (_optional_str(contact, "user_id", f"{where} contact") if contact else None),
         recipient_parent_user_id=_optional_str(item, "recipient_parent_user_id", where)
-        or _optional_str(contact, "parent_user_id", f"{where} contact"),
+        or (_optional_str(contact, "parent_user_id", f"{where} contact") if contact else None),
         biz_opaque_callback_data=_optional_str(item, "biz_opaque_callback_data", where),
-        errors=_errors(item.get("errors"), f"{where}.errors"),
-        pricing=_pricing(item.get("pricing"), f"{where}.pricing"),
-        conversation=_conversation(item.get("conversation"), f"{where}.conversation"),
+        # The locations of the rarer parts are built only when the part is there.
+        errors=_errors(errors, f"{where}.errors") if errors is not None else (),
+        pricing=_pricing(pricing, f"{where}.pricing") if pricing is not None else None,
+        conversation=_conversation(conversation, f"{where}.conversation") if conversation is not None else None,
         raw=dict(item),
     )
 
@@ -343,7 +349,8 @@ _FIELD_PARSERS: dict[str, _FieldParser] = {
 
 
 def _mapping(value: Any, where: str) -> Mapping:
-    if not isinstance(value, Mapping):
+    # `type(…) is` first: what json.loads returns passes without the slower ABC check.
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise WebhookPayloadError(f"{where} must be an object, not {type(value).__name__}")
     return value
 
@@ -362,8 +369,8 @@ def _list(value: Any, where: str) -> list:
 
 def _optional_str(mapping: Mapping, key: str, where: str) -> str | None:
     value = mapping.get(key)
-    if value is None:
-        return None
+    if value is None or type(value) is str:
+        return value
     # Ids arrive as strings or numbers (message_template_id is a number) [M-TSU].
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise WebhookPayloadError(f"{where}.{key} must be a string, not {type(value).__name__}")
@@ -377,16 +384,19 @@ def _required_str(mapping: Mapping, key: str, where: str) -> str:
     return value
 
 
-def _timestamp(value: Any, where: str) -> datetime:
-    """Meta's Unix timestamps: a string in `messages` values, a number in `entry.time` and `user_preferences`."""
+def _timestamp(value: Any, where: str, suffix: str = "") -> datetime:
+    """Meta's Unix timestamps: a string in `messages` values, a number in `entry.time` and `user_preferences`.
+
+    The location of an error is `where` and `suffix`, joined only when one is raised.
+    """
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise WebhookPayloadError(f"{where} must be a Unix timestamp, not {value!r}")
+        raise WebhookPayloadError(f"{where}{suffix} must be a Unix timestamp, not {value!r}")
     try:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError) as err:
-        raise WebhookPayloadError(f"{where} is out of range: {value!r}") from err
+        raise WebhookPayloadError(f"{where}{suffix} is out of range: {value!r}") from err
 
 
 def _optional_timestamp(value: Any, where: str) -> datetime | None:
