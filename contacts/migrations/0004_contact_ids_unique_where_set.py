@@ -12,7 +12,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("contacts", "0002_contact_import"),
+        ("contacts", "0003_opt_out_page_request_counts"),
     ]
 
     operations = [
