@@ -393,20 +393,28 @@ def analytics_triggers_after_migrate(sender, *, app_config=None, using="default"
 _SQLITE_INSERT_TRIGGERS = ("deliveries_analytics_insert", "deliveries_analytics_insert_timeline")
 
 
-def queued_rows_insert(connection, *, campaign_id: int, sql: str, params: list) -> int:
+def queued_rows_insert(
+    connection, *, campaign_id: int, sql: str, params: list, insert_triggers_fire: bool = True
+) -> int:
     """Runs `sql`, an INSERT of the campaign's rows, all queued and not yet sent; returns the rows it inserted.
 
-    PostgreSQL's statement-level trigger counts the whole INSERT at once. SQLite runs a row trigger's program
-    for every row, even when its WHEN is false (a 1M launch: ~5 s for the counter upserts, and still ~2 s for
-    the two insert triggers with nothing to do). Here they are dropped for this INSERT and created again from
-    their stored SQL in the same transaction, and the rows are counted by one upsert of the campaign's queued
-    counter. SQLite's DDL is transactional and it has one writer: every committed state, and every other
-    connection, has the triggers (a failure rolls the drop back with the rest).
+    PostgreSQL's statement-level trigger counts the whole INSERT at once, unless the caller runs it with
+    `session_replication_role = replica` (`insert_triggers_fire=False`): then one upsert counts it here.
+
+    SQLite runs a row trigger's program for every row, even when its WHEN is false (a 1M launch: ~5 s for the
+    counter upserts, and still ~2 s for the two insert triggers with nothing to do). Here they are dropped
+    for this INSERT and created again from their stored SQL in the same transaction, and the rows are
+    counted by one upsert of the campaign's queued counter. SQLite's DDL is transactional and it has one
+    writer: every committed state, and every other connection, has the triggers (a failure rolls the drop
+    back with the rest).
     """
     with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
         if connection.vendor != "sqlite":
             cursor.execute(sql, params)
-            return max(cursor.rowcount, 0)
+            inserted = max(cursor.rowcount, 0)
+            if not insert_triggers_fire:
+                queued_rows_count(cursor, campaign_id=campaign_id, inserted=inserted)
+            return inserted
         placeholders = ", ".join(["%s"] * len(_SQLITE_INSERT_TRIGGERS))
         cursor.execute(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({placeholders})",  # noqa: S608
@@ -420,10 +428,17 @@ def queued_rows_insert(connection, *, campaign_id: int, sql: str, params: list) 
         inserted = max(cursor.rowcount, 0)
         for _, definition in triggers:
             cursor.execute(definition)
-        if inserted:
-            cursor.execute(
-                f"INSERT INTO deliveries_campaign_counter ({KEY}, shard, count) "  # noqa: S608
-                f"VALUES (%s, 'queued', '', -1, 0, 0, 0, 0, 0, %s) {COUNTER_UPSERT}",
-                [campaign_id, inserted],
-            )
+        queued_rows_count(cursor, campaign_id=campaign_id, inserted=inserted)
         return inserted
+
+
+def queued_rows_count(cursor, *, campaign_id: int, inserted: int) -> None:
+    """Adds `inserted` queued rows to the campaign's counter, for an INSERT its insert triggers did not count."""
+    if not inserted:
+        return
+    shard = "deliveries_analytics_shard()" if cursor.db.vendor == "postgresql" else "0"
+    cursor.execute(
+        f"INSERT INTO deliveries_campaign_counter ({KEY}, shard, count) "  # noqa: S608
+        f"VALUES (%s, 'queued', '', -1, 0, %s, %s, %s, {shard}, %s) {COUNTER_UPSERT}",
+        [campaign_id, False, False, False, inserted],
+    )

@@ -186,10 +186,10 @@ def test_a_crash_between_sub_ranges_resumes_with_the_chunk(campaign_for, setting
     ids = audience_ids(campaign)
     sub_range_insert = materialization._sub_range_insert
 
-    def second_half_of_the_second_chunk_dies(campaign, *, after_id, up_to_id, marketing):
+    def second_half_of_the_second_chunk_dies(campaign, *, after_id, up_to_id, **kwargs):
         if after_id == ids[7]:
             raise RuntimeError("worker died")
-        return sub_range_insert(campaign, after_id=after_id, up_to_id=up_to_id, marketing=marketing)
+        return sub_range_insert(campaign, after_id=after_id, up_to_id=up_to_id, **kwargs)
 
     monkeypatch.setattr(materialization, "_sub_range_insert", second_half_of_the_second_chunk_dies)
     campaign_launch(campaign=campaign)
@@ -489,3 +489,22 @@ def test_outcomes_deadlocked_by_a_status_merge_are_written_again(phone_number, c
 def _waits_on_a_lock(cursor, pid: int) -> bool:
     cursor.execute("SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted", [pid])
     return cursor.fetchone() is not None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's session_replication_role")
+@pytest.mark.django_db
+def test_set_based_key_checks_only_for_a_role_that_may_set_the_replication_role(campaign_for):
+    campaign = campaign_for(contacts=3)
+    assert materialization._key_checks_set_based()  # the tests' server runs as a superuser
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE wacampaigns_unprivileged")
+        cursor.execute("SET LOCAL ROLE wacampaigns_unprivileged")
+        assert not materialization._key_checks_set_based()
+        cursor.execute("RESET ROLE")
+    # After a set-based chunk the transaction's later writes are checked again.
+    campaign_launch(campaign=campaign)
+    campaign_materialize(campaign_id=campaign.pk)
+    assert campaign.deliveries.count() == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('session_replication_role')")
+        assert cursor.fetchone()[0] == "origin"
