@@ -5,9 +5,9 @@ restarted materializer continues after it; the unique (contact, campaign) constr
 run twice harmless. No transaction spans more than one chunk, so other writers are never blocked for long.
 
 On PostgreSQL a chunk is split into MATERIALIZE_CONNECTIONS sub-ranges inserted at once, each on its own
-connection and in its own transaction: a chunk's INSERT and the foreign-key checks at its commit (about
-half each) run on one backend, on one core. The cursor moves once every sub-range has committed; after a
-crash in between, the chunk runs again and its committed sub-ranges insert nothing.
+connection and in its own transaction: a chunk's INSERT (and, without the set-based checks below, the
+foreign-key checks at its commit) run on one backend, on one core. The cursor moves once every sub-range
+has committed; after a crash in between, the chunk runs again and its committed sub-ranges insert nothing.
 
 A chunk's foreign keys are checked set-based on PostgreSQL when its role may set `session_replication_role`
 (a superuser, or `GRANT SET ON PARAMETER session_replication_role`): PostgreSQL's own check of a foreign key
